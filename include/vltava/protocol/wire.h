@@ -146,6 +146,7 @@ class reader {
   std::size_t remaining() const noexcept { return data_.size() - pos_; }
   std::size_t position() const noexcept { return pos_; }
   bool at_end() const noexcept { return pos_ == data_.size(); }
+  const std::shared_ptr<const void>& owner() const noexcept { return owner_; }
 
   // Records the first failure; afterwards every read yields zero and remaining() is 0.
   void fail(codec_errc e) noexcept {
