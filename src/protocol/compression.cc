@@ -90,8 +90,7 @@ std::error_code gzip_compress(byte_span input, bytes& output, int level) {
   if (input.size() > UINT_MAX) return fail(codec_errc::too_large);
   z_stream zs{};
   // windowBits 15 + 16: the gzip wrapper (header and CRC-32 trailer), which is what Kafka's "gzip" means.
-  if (deflateInit2(&zs, level == 0 ? Z_DEFAULT_COMPRESSION : level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK)
+  if (deflateInit2(&zs, level == 0 ? Z_DEFAULT_COMPRESSION : level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     return fail(codec_errc::invalid_value);
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, deflateEnd);
   const std::size_t start = output.size();
@@ -194,8 +193,8 @@ std::error_code snappy_raw_decompress(byte_span block, bounded_output& sink) {
 
 std::error_code snappy_decompress(byte_span input, bytes& output, std::size_t limit) {
   bounded_output sink(output, limit);
-  const bool xerial = input.size() >= xerial_magic.size() && std::equal(xerial_magic.begin(), xerial_magic.end(),
-                                                                        input.begin());
+  const bool xerial =
+      input.size() >= xerial_magic.size() && std::equal(xerial_magic.begin(), xerial_magic.end(), input.begin());
   if (!xerial) {
     if (auto ec = snappy_raw_decompress(input, sink)) return ec;
     sink.finish();
@@ -223,9 +222,7 @@ std::uint32_t xxh32(const std::uint8_t* p, std::size_t n) noexcept {
   const std::uint8_t* end = p + n;
   std::uint32_t acc;
   if (n >= 16) {
-    auto round = [](std::uint32_t lane, std::uint32_t input) {
-      return std::rotl(lane + input * prime2, 13) * prime1;
-    };
+    auto round = [](std::uint32_t lane, std::uint32_t input) { return std::rotl(lane + input * prime2, 13) * prime1; };
     std::uint32_t v1 = prime1 + prime2, v2 = prime2, v3 = 0, v4 = 0u - prime1;
     for (; end - p >= 16; p += 16) {
       v1 = round(v1, load_le32(p));
@@ -267,8 +264,7 @@ std::uint8_t lz4_header_checksum(const std::uint8_t* from, std::size_t n) noexce
 using lz4_dctx_ptr = std::unique_ptr<LZ4F_dctx, decltype(&LZ4F_freeDecompressionContext)>;
 
 // Feeds src to the decoder until it is consumed or the frame ends (frame_end, with consumed telling how far).
-std::error_code lz4_feed(LZ4F_dctx* dctx, byte_span src, bounded_output& sink, std::size_t& consumed,
-                         bool& frame_end) {
+std::error_code lz4_feed(LZ4F_dctx* dctx, byte_span src, bounded_output& sink, std::size_t& consumed, bool& frame_end) {
   consumed = 0;
   frame_end = false;
   for (;;) {
@@ -285,7 +281,7 @@ std::error_code lz4_feed(LZ4F_dctx* dctx, byte_span src, bounded_output& sink, s
       frame_end = true;
       return {};
     }
-    if (consumed == src.size() && dst_size < room.size()) return {};  // wants more input
+    if (consumed == src.size() && dst_size < room.size()) return {};                    // wants more input
     if (src_size == 0 && dst_size == 0) return fail(codec_errc::decompression_failed);  // no progress
   }
 }
@@ -336,8 +332,8 @@ std::error_code lz4_compress(byte_span input, bytes& output, int level, bool leg
   const std::size_t bound = LZ4F_compressFrameBound(input.size(), &prefs);
   output.resize(start + bound);
   static constexpr std::uint8_t nothing = 0;
-  const std::size_t n = LZ4F_compressFrame(output.data() + start, bound, input.empty() ? &nothing : input.data(),
-                                           input.size(), &prefs);
+  const std::size_t n =
+      LZ4F_compressFrame(output.data() + start, bound, input.empty() ? &nothing : input.data(), input.size(), &prefs);
   if (LZ4F_isError(n)) {
     output.resize(start);
     return fail(codec_errc::invalid_value);
@@ -394,7 +390,7 @@ std::error_code zstd_decompress(byte_span input, bytes& output, std::size_t limi
     sink.commit(out.pos);
     if (sink.over_limit()) return fail(codec_errc::too_large);
     if (in.pos == in.size) {
-      if (hint == 0) break;                                                  // every frame complete and flushed
+      if (hint == 0) break;                                                   // every frame complete and flushed
       if (out.pos < out.size) return fail(codec_errc::decompression_failed);  // input ended inside a frame
     } else if (in.pos == before && out.pos == 0) {
       return fail(codec_errc::decompression_failed);  // no progress
@@ -408,8 +404,8 @@ std::error_code zstd_compress(byte_span input, bytes& output, int level) {
   const std::size_t start = output.size();
   const std::size_t bound = ZSTD_compressBound(input.size());
   output.resize(start + bound);
-  const std::size_t n = ZSTD_compress(output.data() + start, bound, input.data(), input.size(),
-                                      level == 0 ? ZSTD_CLEVEL_DEFAULT : level);
+  const std::size_t n =
+      ZSTD_compress(output.data() + start, bound, input.data(), input.size(), level == 0 ? ZSTD_CLEVEL_DEFAULT : level);
   if (ZSTD_isError(n)) {
     output.resize(start);
     return fail(codec_errc::invalid_value);

@@ -75,7 +75,7 @@ constexpr std::uint32_t multiply_modulo(std::uint32_t a, std::uint32_t b) {
 
 // x^(8 * byte_count) modulo the polynomial, by square-and-multiply.
 constexpr std::uint32_t zero_bytes_operator(std::size_t byte_count) {
-  std::uint32_t result = 0x80000000u;  // x^0
+  std::uint32_t result = 0x80000000u;      // x^0
   std::uint32_t power = 0x80000000u >> 8;  // x^8
   for (; byte_count != 0; byte_count >>= 1) {
     if (byte_count & 1) result = multiply_modulo(result, power);

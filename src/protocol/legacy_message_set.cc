@@ -118,8 +118,8 @@ class legacy_converter {
       run_magic_ = m.magic;
       run_base_ = offset;
     }
-    return run_->builder.append_at(static_cast<std::int32_t>(distance(run_base_, offset)), m.magic == 0 ? -1 : m.timestamp,
-                                   m.key, m.value);
+    return run_->builder.append_at(static_cast<std::int32_t>(distance(run_base_, offset)),
+                                   m.magic == 0 ? -1 : m.timestamp, m.key, m.value);
   }
 
   std::error_code flush_run() {

@@ -38,7 +38,8 @@ void batch_attributes::set_codec(compression_codec codec) noexcept {
 std::error_code record_batch_view::parse(byte_span data, record_batch_view& out) noexcept {
   if (data.size() < log_entry_prefix_size) return fail(codec_errc::truncated);
   // The magic decides the layout, so it is checked before anything that depends on the layout.
-  if (auto magic = peek_magic(data); magic && *magic != record_batch_magic) return fail(codec_errc::unsupported_version);
+  if (auto magic = peek_magic(data); magic && *magic != record_batch_magic)
+    return fail(codec_errc::unsupported_version);
   reader r(data);
   record_batch_header h;
   h.base_offset = r.read_int64();
@@ -135,22 +136,25 @@ std::error_code record_reader::open(const record_batch_view& batch, const record
   last_offset_delta_ = h.last_offset_delta;
   contiguous_ = options.require_contiguous_offsets;
   error_ = codec_errc::ok;
-  if (expected_ < 0) stop(codec_errc::negative_length);
-  else if (contiguous_ && expected_ > 0 && last_offset_delta_ != expected_ - 1) stop(codec_errc::corrupt_message);
-  else if (!is_known_compression_codec(h.attributes.codec_bits())) stop(codec_errc::unsupported_compression);
-  if (error_ != codec_errc::ok) return error();
+  if (expected_ < 0) return fail_open(codec_errc::negative_length);
+  if (contiguous_ && expected_ > 0 && last_offset_delta_ != expected_ - 1)
+    return fail_open(codec_errc::corrupt_message);
+  if (!is_known_compression_codec(h.attributes.codec_bits())) return fail_open(codec_errc::unsupported_compression);
 
   if (h.attributes.codec() == compression_codec::none) {
     records_ = batch.records_data();
     return {};
   }
   decompressed_.clear();
-  if (auto ec = decompress(h.attributes.codec(), batch.records_data(), decompressed_, options.max_decompressed_bytes)) {
-    stop(static_cast<codec_errc>(ec.value()));
-    return ec;
-  }
+  if (auto ec = decompress(h.attributes.codec(), batch.records_data(), decompressed_, options.max_decompressed_bytes))
+    return fail_open(static_cast<codec_errc>(ec.value()));
   records_ = decompressed_;
   return {};
+}
+
+std::error_code record_reader::fail_open(codec_errc e) noexcept {
+  stop(e);
+  return error();
 }
 
 bool record_reader::stop(codec_errc e) noexcept {

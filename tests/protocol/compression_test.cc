@@ -19,11 +19,11 @@ constexpr std::uint8_t gzip_fixture[] = {
     0xce, 0xcf, 0x2d, 0x28, 0x4a, 0x2d, 0x2e, 0xce, 0xcc, 0xcf, 0x53, 0x48, 0xcb, 0xac, 0x28, 0x29, 0x2d, 0x4a,
     0xd5, 0x53, 0x08, 0x23, 0x4b, 0x4e, 0x91, 0x0b, 0x00, 0x43, 0xce, 0x6d, 0x0f, 0x54, 0x00, 0x00, 0x00};
 //   lz4 (1.9.4, defaults: independent blocks, content checksum)
-constexpr std::uint8_t lz4_fixture[] = {
-    0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7, 0x27, 0x00, 0x00, 0x00, 0xff, 0x0d, 0x56, 0x6c, 0x74, 0x61, 0x76, 0x61,
-    0x20, 0x63, 0x6f, 0x6d, 0x70, 0x72, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x20, 0x66, 0x69, 0x78, 0x74, 0x75, 0x72,
-    0x65, 0x2e, 0x20, 0x1c, 0x00, 0x20, 0x50, 0x75, 0x72, 0x65, 0x21, 0x0a, 0x00, 0x00, 0x00, 0x00, 0xaa, 0x99, 0xc1,
-    0x51};
+constexpr std::uint8_t lz4_fixture[] = {0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7, 0x27, 0x00, 0x00, 0x00, 0xff,
+                                        0x0d, 0x56, 0x6c, 0x74, 0x61, 0x76, 0x61, 0x20, 0x63, 0x6f, 0x6d, 0x70,
+                                        0x72, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x20, 0x66, 0x69, 0x78, 0x74,
+                                        0x75, 0x72, 0x65, 0x2e, 0x20, 0x1c, 0x00, 0x20, 0x50, 0x75, 0x72, 0x65,
+                                        0x21, 0x0a, 0x00, 0x00, 0x00, 0x00, 0xaa, 0x99, 0xc1, 0x51};
 //   lz4 --content-size (the descriptor grows to 14 bytes, so its checksum covers more than 16 bytes)
 constexpr std::uint8_t lz4_content_size_fixture[] = {
     0x04, 0x22, 0x4d, 0x18, 0x6c, 0x40, 0x54, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9f, 0x27, 0x00,
@@ -37,10 +37,10 @@ constexpr std::uint8_t lz4_fixture_legacy_checksum = 0x0c;
 constexpr std::size_t lz4_content_size_fixture_checksum_at = 14;
 constexpr std::uint8_t lz4_content_size_fixture_legacy_checksum = 0x85;
 //   zstd -19 file (the frame states its content size)
-constexpr std::uint8_t zstd_fixture[] = {
-    0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x54, 0x2d, 0x01, 0x00, 0xf0, 0x56, 0x6c, 0x74, 0x61, 0x76, 0x61, 0x20,
-    0x63, 0x6f, 0x6d, 0x70, 0x72, 0x65, 0x73, 0x73, 0x69, 0x6f, 0x6e, 0x20, 0x66, 0x69, 0x78, 0x74, 0x75,
-    0x72, 0x65, 0x2e, 0x20, 0x21, 0x0a, 0x01, 0x00, 0xec, 0xcf, 0xe9, 0x04, 0xfe, 0xae, 0x9c, 0x1b};
+constexpr std::uint8_t zstd_fixture[] = {0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x54, 0x2d, 0x01, 0x00, 0xf0, 0x56, 0x6c, 0x74,
+                                         0x61, 0x76, 0x61, 0x20, 0x63, 0x6f, 0x6d, 0x70, 0x72, 0x65, 0x73, 0x73, 0x69,
+                                         0x6f, 0x6e, 0x20, 0x66, 0x69, 0x78, 0x74, 0x75, 0x72, 0x65, 0x2e, 0x20, 0x21,
+                                         0x0a, 0x01, 0x00, 0xec, 0xcf, 0xe9, 0x04, 0xfe, 0xae, 0x9c, 0x1b};
 //   cat file | zstd (streamed: no content size, as the Java client writes)
 constexpr std::uint8_t zstd_stream_fixture[] = {
     0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x58, 0x2d, 0x01, 0x00, 0xf0, 0x56, 0x6c, 0x74, 0x61, 0x76, 0x61, 0x20,
@@ -52,20 +52,19 @@ constexpr std::uint8_t zstd_stream_fixture[] = {
 constexpr std::uint8_t snappy_raw_fixture[] = {0x0c, 0x0c, 'a', 'b', 'c', 'd', 0x11, 0x04};
 // The xerial framing as snappy-java writes it: magic, version 1, compatible version 1, then two blocks
 // (the one above and a literal "hello").
-constexpr std::uint8_t snappy_xerial_fixture[] = {
-    0x82, 'S',  'N',  'A',  'P',  'P',  'Y', 0,   0,   0,   0,   1,    0,   0,   0,   1,   0,   0,   0,    8,
-    0x0c, 0x0c, 'a',  'b',  'c',  'd',  0x11, 0x04, 0,  0,   0,   7,    0x05, 0x10, 'h', 'e', 'l', 'l', 'o'};
+constexpr std::uint8_t snappy_xerial_fixture[] = {0x82, 'S',  'N', 'A', 'P', 'P', 'Y',  0,    0,    0,   0,   1,   0,
+                                                  0,    0,    1,   0,   0,   0,   8,    0x0c, 0x0c, 'a', 'b', 'c', 'd',
+                                                  0x11, 0x04, 0,   0,   0,   7,   0x05, 0x10, 'h',  'e', 'l', 'l', 'o'};
 
-constexpr compression_codec all_codecs[] = {compression_codec::none, compression_codec::gzip,
-                                            compression_codec::snappy, compression_codec::lz4,
-                                            compression_codec::zstd};
+constexpr compression_codec all_codecs[] = {compression_codec::none, compression_codec::gzip, compression_codec::snappy,
+                                            compression_codec::lz4, compression_codec::zstd};
 
 std::string as_string(const bytes& b) { return {b.begin(), b.end()}; }
 
 // Random words from a small vocabulary: compresses well, but not trivially.
 bytes compressible_data(std::size_t n, std::uint32_t seed) {
-  static constexpr std::string_view words[] = {"topic", "partition", "offset", "leader", "replica", "broker",
-                                               "consumer", "group", "commit", "fetch", "produce", "batch"};
+  static constexpr std::string_view words[] = {"topic",    "partition", "offset", "leader", "replica", "broker",
+                                               "consumer", "group",     "commit", "fetch",  "produce", "batch"};
   std::mt19937 rng(seed);
   bytes out;
   out.reserve(n + 16);
@@ -95,10 +94,10 @@ TEST(Compression, DecodesReferenceToolOutput) {
     compression_codec codec;
     byte_span data;
   };
-  for (const auto& f : {fixture{compression_codec::gzip, gzip_fixture}, fixture{compression_codec::lz4, lz4_fixture},
-                        fixture{compression_codec::lz4, lz4_content_size_fixture},
-                        fixture{compression_codec::zstd, zstd_fixture},
-                        fixture{compression_codec::zstd, zstd_stream_fixture}}) {
+  for (const auto& f :
+       {fixture{compression_codec::gzip, gzip_fixture}, fixture{compression_codec::lz4, lz4_fixture},
+        fixture{compression_codec::lz4, lz4_content_size_fixture}, fixture{compression_codec::zstd, zstd_fixture},
+        fixture{compression_codec::zstd, zstd_stream_fixture}}) {
     bytes out;
     ASSERT_FALSE(unpack(f.codec, f.data, out)) << to_string(f.codec);
     EXPECT_EQ(as_string(out), fixture_text) << to_string(f.codec);
@@ -202,11 +201,11 @@ TEST(Compression, Lz4FramesAreWhatKafkaReadersAccept) {
   ASSERT_GE(packed.size(), 7u);
   EXPECT_EQ(load_be<std::uint32_t>(packed.data()), 0x04224D18u);  // little-endian 0x184D2204
   const std::uint8_t flags = packed[4];
-  EXPECT_EQ(flags >> 6, 1);        // version 01
-  EXPECT_TRUE(flags & 0x20);       // independent blocks: Java's reader requires them
-  EXPECT_FALSE(flags & 0x08);      // no content size
-  EXPECT_FALSE(flags & 0x10);      // no block checksums
-  EXPECT_EQ(packed[5], 0x40);      // 64 KiB blocks
+  EXPECT_EQ(flags >> 6, 1);    // version 01
+  EXPECT_TRUE(flags & 0x20);   // independent blocks: Java's reader requires them
+  EXPECT_FALSE(flags & 0x08);  // no content size
+  EXPECT_FALSE(flags & 0x10);  // no block checksums
+  EXPECT_EQ(packed[5], 0x40);  // 64 KiB blocks
 }
 
 TEST(Compression, Lz4LegacyHeaderChecksum) {
@@ -293,8 +292,8 @@ TEST(Compression, EnforcesTheOutputBoundExactly) {
 TEST(Compression, DecompressionBombsStopAtTheBound) {
   // 64 MiB of zeros compress to a few hundred KiB at most; with a 1 MiB bound the decoder must stop early.
   const bytes zeros(16 << 20, 0);
-  for (auto codec : {compression_codec::gzip, compression_codec::snappy, compression_codec::lz4,
-                     compression_codec::zstd}) {
+  for (auto codec :
+       {compression_codec::gzip, compression_codec::snappy, compression_codec::lz4, compression_codec::zstd}) {
     bytes bomb;
     for (int i = 0; i < 4; ++i) ASSERT_FALSE(compress(codec, zeros, bomb));
     bytes out;
@@ -315,8 +314,8 @@ TEST(Compression, ZstdFrameClaimingAHugeContentSizeIsRejectedBeforeAllocating) {
 
 TEST(Compression, TruncatedInputFailsForEveryCodec) {
   const bytes data = compressible_data(50000, 15);
-  for (auto codec : {compression_codec::gzip, compression_codec::snappy, compression_codec::lz4,
-                     compression_codec::zstd}) {
+  for (auto codec :
+       {compression_codec::gzip, compression_codec::snappy, compression_codec::lz4, compression_codec::zstd}) {
     bytes packed;
     ASSERT_FALSE(compress(codec, data, packed));
     for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{10}, packed.size() / 2, packed.size() - 1}) {
@@ -333,8 +332,8 @@ TEST(Compression, TruncatedInputFailsForEveryCodec) {
 TEST(Compression, CorruptInputFailsCleanly) {
   const bytes data = compressible_data(20000, 16);
   std::mt19937 rng(17);
-  for (auto codec : {compression_codec::gzip, compression_codec::snappy, compression_codec::lz4,
-                     compression_codec::zstd}) {
+  for (auto codec :
+       {compression_codec::gzip, compression_codec::snappy, compression_codec::lz4, compression_codec::zstd}) {
     bytes packed;
     ASSERT_FALSE(compress(codec, data, packed));
     int detected = 0;

@@ -58,8 +58,9 @@ TEST(Crc32c, MatchesReferenceOnRandomSizesAndAlignments) {
   // Sizes cross every path: the alignment prologue, the 3 x 256 and 3 x 4096 stream blocks, the 8-byte tail.
   const bytes data = random_bytes(3 * 4096 * 3 + 4096 + 3 * 256 + 64, 1);
   std::mt19937 rng(2);
-  std::vector<std::size_t> sizes = {0, 1, 7, 8, 9, 15, 16, 255, 256, 767, 768, 769, 1024, 12287, 12288, 12289,
-                                    3 * 4096 + 3 * 256 + 7, data.size() - 8};
+  const std::size_t mixed = 3 * 4096 + 3 * 256 + 7, largest = data.size() - 8;
+  std::vector<std::size_t> sizes = {0,   1,   7,   8,    9,     15,    16,    255,   256,
+                                    767, 768, 769, 1024, 12287, 12288, 12289, mixed, largest};
   for (int i = 0; i < 200; ++i) sizes.push_back(rng() % (data.size() - 8));
   for (std::size_t size : sizes) {
     for (std::size_t align = 0; align < 8; ++align) {

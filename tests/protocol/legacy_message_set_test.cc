@@ -114,8 +114,7 @@ std::vector<converted_batch> convert(byte_span set, const legacy_conversion_opti
     record_reader reader;
     EXPECT_FALSE(reader.open(view));
     record_view r;
-    while (reader.next(r))
-      batch.records.push_back({view.offset_of(r), view.timestamp_of(r), str(r.key), str(r.value)});
+    while (reader.next(r)) batch.records.push_back({view.offset_of(r), view.timestamp_of(r), str(r.key), str(r.value)});
     EXPECT_FALSE(reader.error());
     EXPECT_EQ(view.header().producer_id, -1);
     EXPECT_EQ(view.header().base_sequence, -1);
@@ -179,9 +178,8 @@ TEST(Legacy, ConvertsMagic1GzipWrapperWithRelativeOffsets) {
   ASSERT_EQ(batches.size(), 1u);
   EXPECT_EQ(batches[0].codec, compression_codec::gzip);
   EXPECT_EQ(batches[0].timestamps, timestamp_type::create_time);
-  EXPECT_EQ(batches[0].records, (std::vector<converted_record>{{3, 100, "x", "one"},
-                                                               {4, 200, std::nullopt, "two"},
-                                                               {5, 300, "z", std::nullopt}}));
+  EXPECT_EQ(batches[0].records, (std::vector<converted_record>{
+                                    {3, 100, "x", "one"}, {4, 200, std::nullopt, "two"}, {5, 300, "z", std::nullopt}}));
 }
 
 TEST(Legacy, LogAppendTimeWrapperStampsEveryRecord) {
@@ -227,7 +225,8 @@ TEST(Legacy, MixedSetBecomesOneBatchPerRunAndWrapper) {
 }
 
 TEST(Legacy, ProduceStyleSetWithAllOffsetsZero) {
-  const bytes set = concat({message(0, 1, 0, 1, span_of("a"), span_of("b")), message(0, 1, 0, 2, span_of("c"), span_of("d"))});
+  const bytes set =
+      concat({message(0, 1, 0, 1, span_of("a"), span_of("b")), message(0, 1, 0, 2, span_of("c"), span_of("d"))});
   EXPECT_EQ(convert_error(set), codec_errc::corrupt_message);
   legacy_conversion_options produce;
   produce.preserve_offsets = false;
@@ -281,7 +280,8 @@ TEST(Legacy, EveryTruncationIsRejectedOrSkipped) {
 }
 
 TEST(Legacy, RejectsMalformedWrappers) {
-  const bytes inner_v1 = concat({message(0, 1, 0, 1, std::nullopt, span_of("a")), message(1, 1, 0, 2, std::nullopt, span_of("b"))});
+  const bytes inner_v1 =
+      concat({message(0, 1, 0, 1, std::nullopt, span_of("a")), message(1, 1, 0, 2, std::nullopt, span_of("b"))});
   const bytes inner_v0 = message(0, 0, 0, 0, std::nullopt, span_of("a"));
   // A compressed message inside a wrapper: nesting goes one level deep only.
   const bytes nested_wrapper = message(0, 1, 1, 0, std::nullopt, gzip_of(inner_v1));
@@ -326,8 +326,8 @@ TEST(Legacy, DecompressionIsBoundedAcrossTheSet) {
 
 TEST(Legacy, WriterRoundTripsEveryMagicAndCodec) {
   for (std::int8_t magic : {0, 1}) {
-    for (auto codec : {compression_codec::none, compression_codec::gzip, compression_codec::snappy,
-                       compression_codec::lz4}) {
+    for (auto codec :
+         {compression_codec::none, compression_codec::gzip, compression_codec::snappy, compression_codec::lz4}) {
       legacy_message_set_writer writer(magic, codec);
       std::vector<converted_record> expected;
       for (int i = 0; i < 5; ++i) {

@@ -38,9 +38,8 @@ constexpr std::uint8_t hand_built_batch[] = {
     // record 1: length 11, attributes, timestampDelta 5, offsetDelta 1, null key, value, no headers
     0x16, 0x00, 0x0a, 0x02, 0x01, 0x0a, 'v', 'a', 'l', 'u', 'e', 0x00};
 
-constexpr compression_codec all_codecs[] = {compression_codec::none, compression_codec::gzip,
-                                            compression_codec::snappy, compression_codec::lz4,
-                                            compression_codec::zstd};
+constexpr compression_codec all_codecs[] = {compression_codec::none, compression_codec::gzip, compression_codec::snappy,
+                                            compression_codec::lz4, compression_codec::zstd};
 
 byte_span span_of(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 std::string str(byte_span b) { return {b.begin(), b.end()}; }
@@ -261,7 +260,8 @@ TEST(RecordBatch, EveryTruncationIsRejectedCleanly) {
     EXPECT_EQ(record_batch_view::parse(part, batch), codec_errc::truncated) << cut;
 
     std::vector<record_batch_view> batches;
-    EXPECT_EQ(split_record_batches(part, batches), cut == 0 ? std::error_code() : make_error_code(codec_errc::truncated))
+    EXPECT_EQ(split_record_batches(part, batches),
+              cut == 0 ? std::error_code() : make_error_code(codec_errc::truncated))
         << cut;
     EXPECT_TRUE(batches.empty());
 
@@ -344,7 +344,8 @@ TEST(RecordBatch, BuilderToParserRoundTripForEveryCodec) {
       if (i % 7 != 0) value = std::string(rng() % 300, static_cast<char>('a' + i % 26));
       std::vector<std::pair<std::string, std::optional<std::string>>> headers;
       for (int j = 0; j < i % 4; ++j)
-        headers.emplace_back("h" + std::to_string(j), j == 1 ? std::nullopt : std::optional<std::string>("v" + std::to_string(i)));
+        headers.emplace_back("h" + std::to_string(j),
+                             j == 1 ? std::nullopt : std::optional<std::string>("v" + std::to_string(i)));
       if (i % 11 == 0) headers.emplace_back("", std::string());  // empty key and empty value are not null
       std::vector<record_header_view> header_views;
       for (const auto& [k, v] : headers)

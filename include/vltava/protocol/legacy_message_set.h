@@ -47,7 +47,9 @@ class legacy_message_reader {
       : rest_(set), tail_(tail) {}
 
   bool next(legacy_message_view& out) noexcept;
-  std::error_code error() const noexcept { return error_ == codec_errc::ok ? std::error_code() : make_error_code(error_); }
+  std::error_code error() const noexcept {
+    return error_ == codec_errc::ok ? std::error_code() : make_error_code(error_);
+  }
   std::size_t skipped_tail_bytes() const noexcept { return skipped_; }
 
  private:

@@ -59,7 +59,9 @@ struct batch_attributes {
   bool has_delete_horizon() const noexcept { return (bits & delete_horizon_bit) != 0; }
 
   void set_codec(compression_codec codec) noexcept;
-  void set_timestamps(timestamp_type type) noexcept { set(timestamp_type_bit, type == timestamp_type::log_append_time); }
+  void set_timestamps(timestamp_type type) noexcept {
+    set(timestamp_type_bit, type == timestamp_type::log_append_time);
+  }
   void set_transactional(bool on) noexcept { set(transactional_bit, on); }
   void set_control(bool on) noexcept { set(control_bit, on); }
   void set_delete_horizon(bool on) noexcept { set(delete_horizon_bit, on); }
@@ -67,9 +69,7 @@ struct batch_attributes {
   bool operator==(const batch_attributes&) const = default;
 
  private:
-  void set(std::int16_t bit, bool on) noexcept {
-    bits = static_cast<std::int16_t>(on ? (bits | bit) : (bits & ~bit));
-  }
+  void set(std::int16_t bit, bool on) noexcept { bits = static_cast<std::int16_t>(on ? (bits | bit) : (bits & ~bit)); }
 };
 
 struct record_batch_header {
@@ -89,9 +89,12 @@ struct record_batch_header {
 
   // Wrapping, so that a hostile header cannot cause signed overflow.
   std::int64_t last_offset() const noexcept {
-    return static_cast<std::int64_t>(static_cast<std::uint64_t>(base_offset) + static_cast<std::uint64_t>(last_offset_delta));
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(base_offset) +
+                                     static_cast<std::uint64_t>(last_offset_delta));
   }
-  std::size_t size_in_bytes() const noexcept { return log_entry_prefix_size + static_cast<std::uint32_t>(batch_length); }
+  std::size_t size_in_bytes() const noexcept {
+    return log_entry_prefix_size + static_cast<std::uint32_t>(batch_length);
+  }
 };
 
 struct record_header_view {
@@ -117,7 +120,9 @@ class record_headers {
       return *this;
     }
     void operator++(int) noexcept { read(); }
-    bool operator==(const iterator& other) const noexcept { return done_ == other.done_ && (done_ || left_ == other.left_); }
+    bool operator==(const iterator& other) const noexcept {
+      return done_ == other.done_ && (done_ || left_ == other.left_);
+    }
 
    private:
     void read() noexcept;
@@ -140,7 +145,7 @@ class record_headers {
 };
 
 struct record_view {
-  std::int32_t length = 0;  // bytes after the length varint
+  std::int32_t length = 0;     // bytes after the length varint
   std::int8_t attributes = 0;  // unused by Kafka so far
   std::int64_t timestamp_delta = 0;
   std::int32_t offset_delta = 0;
@@ -148,7 +153,7 @@ struct record_view {
   std::optional<byte_span> value;
   std::int32_t header_count = 0;
   byte_span encoded_headers;  // the header_count key/value pairs
-  byte_span encoded;  // the whole record, length varint included
+  byte_span encoded;          // the whole record, length varint included
 
   record_headers headers() const noexcept { return {encoded_headers, header_count}; }
 };
@@ -168,7 +173,7 @@ class record_batch_view {
   bool crc_matches() const noexcept;
 
   const record_batch_header& header() const noexcept { return header_; }
-  byte_span data() const noexcept { return data_; }            // the whole batch
+  byte_span data() const noexcept { return data_; }                                            // the whole batch
   byte_span records_data() const noexcept { return data_.subspan(record_batch_header_size); }  // maybe compressed
   std::size_t size_in_bytes() const noexcept { return data_.size(); }
 
@@ -216,11 +221,14 @@ class record_reader {
 
   // The next record; false at the end or on the first error, which error() then reports.
   bool next(record_view& out) noexcept;
-  std::error_code error() const noexcept { return error_ == codec_errc::ok ? std::error_code() : make_error_code(error_); }
+  std::error_code error() const noexcept {
+    return error_ == codec_errc::ok ? std::error_code() : make_error_code(error_);
+  }
   std::int32_t records_read() const noexcept { return read_; }
 
  private:
   bool stop(codec_errc e) noexcept;
+  std::error_code fail_open(codec_errc e) noexcept;
 
   bytes decompressed_;
   byte_span records_;
@@ -245,7 +253,9 @@ class record_batch_splitter {
 
   // The next batch; false at the end or on error (error()).
   bool next(record_batch_view& out) noexcept;
-  std::error_code error() const noexcept { return error_ == codec_errc::ok ? std::error_code() : make_error_code(error_); }
+  std::error_code error() const noexcept {
+    return error_ == codec_errc::ok ? std::error_code() : make_error_code(error_);
+  }
   // Bytes of a partial final batch that were skipped (truncated_tail::allow).
   std::size_t skipped_tail_bytes() const noexcept { return skipped_; }
 
