@@ -51,7 +51,6 @@ class bounded_output {
   }
 
   bool over_limit() const noexcept { return produced_ > limit_; }
-  std::size_t produced() const noexcept { return produced_; }
   void finish() {
     out_.resize(start_ + produced_);
     finished_ = true;
@@ -185,6 +184,9 @@ std::error_code snappy_raw_decompress(byte_span block, bounded_output& sink) {
   const char* src = reinterpret_cast<const char*>(block.data());
   std::size_t length = 0;
   if (!snappy::GetUncompressedLength(src, block.size(), &length)) return fail(codec_errc::decompression_failed);
+  // No snappy element expands more than 64 / 3 times (a 3-byte copy of 64 bytes): a block claiming more is corrupt,
+  // and is refused before the claimed size is allocated.
+  if (length / 22 > block.size()) return fail(codec_errc::decompression_failed);
   if (!sink.fits(length)) return fail(codec_errc::too_large);
   if (!snappy::RawUncompress(src, block.size(), reinterpret_cast<char*>(sink.take(length))))
     return fail(codec_errc::decompression_failed);

@@ -312,6 +312,14 @@ TEST(Compression, ZstdFrameClaimingAHugeContentSizeIsRejectedBeforeAllocating) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(Compression, SnappyLengthBeyondAnyPossibleExpansionIsCorrupt) {
+  // A varint claiming 1 MiB, then a single copy: no 8-byte block can expand that far (at most 64 / 3 per byte).
+  const bytes claim = {0x80, 0x80, 0x40, 0x02, 0x00, 0x00, 0x00, 0x00};
+  bytes out;
+  EXPECT_EQ(unpack(compression_codec::snappy, claim, out, 64 << 20), codec_errc::decompression_failed);
+  EXPECT_EQ(out.capacity(), 0u);  // refused before allocating
+}
+
 TEST(Compression, TruncatedInputFailsForEveryCodec) {
   const bytes data = compressible_data(50000, 15);
   for (auto codec :
