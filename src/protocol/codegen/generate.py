@@ -854,7 +854,9 @@ def emit_read_scalar(e: Emitter, el: str, member: str, rd: str, compact: str, op
             e(f"  if (presence == -1) {{")
             e(f"    {member}.reset();")
             e(f"  }} else if (presence == 1) {{")
-            e(f"    {member}.emplace();")
+            # Assign a value rather than emplace(): clang 14 rejects emplace() on an optional of a nested struct
+            # with member initialisers, as seen from the enclosing class.
+            e(f"    {member} = {snake(el)}{{}};")
             e(f"    {member}->read({rd}, version);")
             e(f"  }} else {{")
             e(f"    {rd}.fail(codec_errc::invalid_value);")
@@ -1243,7 +1245,8 @@ def emit_test_support(files: list[DefinitionFile]) -> str:
                         b(f"  {member}.reset();")
                         b("} else {")
                         b.indent()
-                        b(f"{member}.emplace();")
+                        empty = qualified(msg, f.struct) if (f.type.is_struct and not f.type.is_array) else None
+                        b(f"{member} = {empty}{{}};" if empty else f"{member}.emplace();")
                         target = f"(*{member})"
                     else:
                         target = member
