@@ -169,10 +169,8 @@ bool is_retriable(error_code code) noexcept {
     case error_code::unknown_topic_id:
     case error_code::inconsistent_topic_id:
     case error_code::fetch_session_topic_id_error:
-    case error_code::offset_moved_to_tiered_storage:
-      return true;
-    default:
-      return false;
+    case error_code::offset_moved_to_tiered_storage: return true;
+    default: return false;
   }
 }
 

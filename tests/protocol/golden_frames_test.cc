@@ -8,9 +8,9 @@
 // Boost.JSON header-only: this is the one translation unit that compiles its implementation.
 #include <boost/json/src.hpp>
 #include <cctype>
-#include <set>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -346,7 +346,9 @@ TEST_P(GoldenFrame, DecodesToTheCapturedValuesAndReencodesIdentically) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RealClients, GoldenFrame, ::testing::ValuesIn(all_cases()),
-                         [](const ::testing::TestParamInfo<golden_case>& param_info) { return param_info.param.label; });
+                         [](const ::testing::TestParamInfo<golden_case>& param_info) {
+                           return param_info.param.label;
+                         });
 
 TEST(GoldenFrames, CoverTheClientsAndApisTheIssueNames) {
   const auto manifest = load_manifest();

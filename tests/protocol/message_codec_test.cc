@@ -45,8 +45,8 @@ TEST(MessageCodec, IgnorableFieldIsDroppedInOlderVersions) {
   api_versions_response response;
   response.throttle_time_ms = 100;
   response.api_keys.push_back({.api_key = 0, .min_version = 0, .max_version = 9});
-  const bytes expected = {0x00, 0x00,                          // error_code
-                          0x00, 0x00, 0x00, 0x01,              // api_keys count
+  const bytes expected = {0x00, 0x00,                           // error_code
+                          0x00, 0x00, 0x00, 0x01,               // api_keys count
                           0x00, 0x00, 0x00, 0x00, 0x00, 0x09};  // key 0, min 0, max 9
   EXPECT_EQ(encode_ok(response, 0), expected);
   const bytes v1 = encode_ok(response, 1);
@@ -81,8 +81,8 @@ TEST(MessageCodec, UnknownTaggedFieldsArePreservedInOrder) {
 
 TEST(MessageCodec, UnknownTagsFollowKnownTagsInAscendingOrder) {
   api_versions_response response;
-  response.finalized_features_epoch = 7;                    // known tag 1
-  response.zk_migration_ready = true;                       // known tag 3
+  response.finalized_features_epoch = 7;                     // known tag 1
+  response.zk_migration_ready = true;                        // known tag 3
   response.unknown_tagged_fields.push_back({0x07, {0x55}});  // unknown tag 7
   const bytes out = encode_ok(response, 3);
   api_versions_response decoded;
@@ -177,11 +177,11 @@ TEST(Framing, HeaderVersionsFollowFlexibility) {
 }
 
 TEST(Framing, RequestHeaderV2KeepsInt16ClientIdAndReadsTags) {
-  const bytes wire = {0x00, 0x12, 0x00, 0x03,  // ApiVersions v3
-                      0x00, 0x00, 0x00, 0x2A,  // correlation id 42
-                      0x00, 0x03, 'c', 'l', 'i',  // client id, int16 length even in v2
-                      0x00,                       // header tagged fields
-                      0x02, 'x', 0x02, 'y', 0x00};
+  const bytes wire = {0x00, 0x12, 0x00, 0x03,       // ApiVersions v3
+                      0x00, 0x00, 0x00, 0x2A,       // correlation id 42
+                      0x00, 0x03, 'c',  'l',  'i',  // client id, int16 length even in v2
+                      0x00,                         // header tagged fields
+                      0x02, 'x',  0x02, 'y',  0x00};
   reader r(wire);
   request_header_view view;
   ASSERT_FALSE(decode_request_header(r, view));

@@ -79,8 +79,8 @@ std::vector<round_trip_case> all_cases() {
   visit_records([&](auto tag) {
     using T = typename decltype(tag)::type;
     for (std::int16_t v = T::min_version; v <= T::max_version; ++v) {
-      cases.push_back({std::string(T::message_name) + "_v" + std::to_string(v), -1, v, false,
-                       std::string(T::message_name)});
+      cases.push_back(
+          {std::string(T::message_name) + "_v" + std::to_string(v), -1, v, false, std::string(T::message_name)});
     }
   });
   return cases;
@@ -112,7 +112,9 @@ TEST_P(MessageRoundTrip, EncodeDecodeIdentity) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllApis, MessageRoundTrip, ::testing::ValuesIn(all_cases()),
-                         [](const ::testing::TestParamInfo<round_trip_case>& param_info) { return param_info.param.label; });
+                         [](const ::testing::TestParamInfo<round_trip_case>& param_info) {
+                           return param_info.param.label;
+                         });
 
 TEST(MessageCatalog, CoversTheApisTheBrokerMustSpeak) {
   // The APIs Kafka 3.9/4.x clients send to a broker (issue #2); each must have a definition.

@@ -83,8 +83,7 @@ void write_string(W& w, std::string_view s, bool compact, codec_errc& error) {
 }
 
 template <class W>
-void write_nullable_string(W& w, const std::optional<std::string>& s, bool compact, bool nullable,
-                           codec_errc& error) {
+void write_nullable_string(W& w, const std::optional<std::string>& s, bool compact, bool nullable, codec_errc& error) {
   if (!s) {
     if (!nullable) {
       error = codec_errc::null_not_allowed;

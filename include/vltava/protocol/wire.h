@@ -107,7 +107,6 @@ inline void store_be(std::uint8_t* p, T v) noexcept {
   std::memcpy(p, &v, sizeof(T));
 }
 
-
 // ---- varint sizes ----
 
 constexpr std::size_t uvarint_size(std::uint64_t v) noexcept {

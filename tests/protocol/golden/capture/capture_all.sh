@@ -17,6 +17,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GOLDEN="$(dirname "$HERE")"
 PY=/usr/bin/python3   # Debian's python: python3-kafka / python3-confluent-kafka live there
 KAFKAJS_VERSION=2.2.4
+# KafkaJS codec plugins for snappy, lz4 and zstd (pure JS / bundled WebAssembly,
+# no native builds); scenario_kafkajs.js checks these exact versions.
+KAFKAJS_CODECS=(kafkajs-snappy@1.1.0 snappyjs@0.6.1 lz4js@0.2.0 @bokuweb/zstd-wasm@0.0.27)
 KJS_DIR="${KJS_DIR:-/tmp/vltava-golden-kafkajs}"
 WORK="$(mktemp -d /tmp/vltava-golden.XXXXXX)"
 CLIENTS=()
@@ -37,9 +40,17 @@ if [ "$INSTALL" = 1 ]; then
     python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard
   command -v node >/dev/null && command -v npm >/dev/null || apt-get install -y -qq nodejs npm
 fi
-if [ ! -f "$KJS_DIR/node_modules/kafkajs/package.json" ] && [[ " ${CLIENTS[*]} " == *" kafkajs "* ]]; then
-  mkdir -p "$KJS_DIR"
-  (cd "$KJS_DIR" && npm init -y >/dev/null && npm install --no-audit --no-fund "kafkajs@$KAFKAJS_VERSION")
+if [[ " ${CLIENTS[*]} " == *" kafkajs "* ]]; then
+  for pkg in "kafkajs@$KAFKAJS_VERSION" "${KAFKAJS_CODECS[@]}"; do
+    name="${pkg%@*}" want="${pkg##*@}"
+    have="$(node -p "require('$KJS_DIR/node_modules/$name/package.json').version" 2>/dev/null || true)"
+    if [ "$have" != "$want" ]; then
+      mkdir -p "$KJS_DIR"
+      [ -f "$KJS_DIR/package.json" ] || (cd "$KJS_DIR" && npm init -y >/dev/null)
+      (cd "$KJS_DIR" && npm install --no-audit --no-fund --save-exact "kafkajs@$KAFKAJS_VERSION" "${KAFKAJS_CODECS[@]}")
+      break
+    fi
+  done
 fi
 
 MB_PID=""; TD_PID=""
@@ -80,6 +91,7 @@ run_scenario() {
   "$PY" -c 'import kafka; print("kafka-python", kafka.__version__)'
   "$PY" -c 'import snappy, lz4, zstandard; print("python3-snappy", getattr(snappy, "__version__", "?"), "| lz4", lz4.__version__, "| zstandard", zstandard.__version__)' 2>/dev/null || true
   echo "kafkajs $(node -p "require('$KJS_DIR/node_modules/kafkajs/package.json').version" 2>/dev/null || echo '?') on node $(node --version 2>/dev/null || echo '?')"
+  echo "kafkajs codecs: $(for p in "${KAFKAJS_CODECS[@]}"; do n="${p%@*}"; printf '%s %s | ' "$n" "$(node -p "require('$KJS_DIR/node_modules/$n/package.json').version" 2>/dev/null || echo '?')"; done | sed 's/ | $//')"
   echo "tcpdump $(tcpdump --version 2>&1 | head -n1 | awk '{print $3}')"
   command -v tshark >/dev/null && tshark --version 2>/dev/null | head -n1 || true
 } > "$GOLDEN/versions.txt"

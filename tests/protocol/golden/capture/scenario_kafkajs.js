@@ -1,7 +1,66 @@
 // KafkaJS scenario.  Usage: node scenario_kafkajs.js BOOTSTRAP
-// Needs kafkajs@2.2.4 resolvable (capture_all.sh sets NODE_PATH).
+// Needs kafkajs@2.2.4 and the codec packages below resolvable (capture_all.sh
+// npm-installs them in $KJS_DIR and sets NODE_PATH).
 'use strict';
-const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
+const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs');
+
+// KafkaJS implements only none and gzip itself; snappy, lz4 and zstd need
+// codec plugins.  These are pure JavaScript or bundled WebAssembly (no native
+// builds), pinned to exact versions; the scenario refuses to run with others.
+const PINNED = {
+  kafkajs: '2.2.4',
+  'kafkajs-snappy': '1.1.0', // KafkaJS's snappy plugin, on snappyjs
+  snappyjs: '0.6.1',
+  lz4js: '0.2.0',
+  '@bokuweb/zstd-wasm': '0.0.27',
+};
+// Installed version of a package (read from disk: @bokuweb/zstd-wasm's
+// "exports" does not expose its package.json to require()).
+function installedVersion(name) {
+  const fs = require('fs');
+  const path = require('path');
+  for (const dir of require.resolve.paths(name) || []) {
+    const file = path.join(dir, name, 'package.json');
+    if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')).version;
+  }
+  throw new Error(`${name} is not installed`);
+}
+for (const [name, want] of Object.entries(PINNED)) {
+  const have = installedVersion(name);
+  if (have !== want) throw new Error(`${name} ${have} is installed; this scenario is pinned to ${want}`);
+}
+
+// kafkajs-snappy compresses with snappyjs as one raw snappy block (no xerial
+// framing); its decompress accepts both.
+CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy');
+
+// lz4js writes the LZ4 frame format (magic 0x184D2204, FLG 0x40, BD 0x70,
+// header checksum, no block or content checksums), which is what Kafka
+// expects in a v2 record batch.
+const lz4js = require('lz4js');
+const toBuffer = (u8) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  async compress(encoder) {
+    return toBuffer(lz4js.compress(encoder.buffer));
+  },
+  async decompress(buffer) {
+    return toBuffer(lz4js.decompress(buffer));
+  },
+});
+
+// zstd through libzstd compiled to WebAssembly: one zstd frame, level 3.
+const zstd = require('@bokuweb/zstd-wasm');
+const zstdReady = zstd.init();
+CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+  async compress(encoder) {
+    await zstdReady;
+    return toBuffer(zstd.compress(encoder.buffer, 3));
+  },
+  async decompress(buffer) {
+    await zstdReady;
+    return toBuffer(zstd.decompress(buffer));
+  },
+});
 
 const BOOTSTRAP = process.argv[2];
 const BASE_TS = 1700000000000;
@@ -33,7 +92,14 @@ function messages(codec) {
 async function produce() {
   const producer = kafka.producer();
   await producer.connect();
-  for (const [codec, compression] of [['none', CompressionTypes.None], ['gzip', CompressionTypes.GZIP]]) {
+  const codecs = [
+    ['none', CompressionTypes.None],
+    ['gzip', CompressionTypes.GZIP],
+    ['snappy', CompressionTypes.Snappy],
+    ['lz4', CompressionTypes.LZ4],
+    ['zstd', CompressionTypes.ZSTD],
+  ];
+  for (const [codec, compression] of codecs) {
     await producer.send({ topic: `golden-${codec}`, acks: -1, compression, messages: messages(codec) });
     console.log(`produced 3 records to golden-${codec}`);
   }
@@ -67,7 +133,7 @@ async function consume() {
 }
 
 (async () => {
-  console.log('kafkajs', require('kafkajs/package.json').version);
+  for (const name of Object.keys(PINNED)) console.log(name, installedVersion(name));
   await produce();
   await consume();
   process.exit(0);
