@@ -701,6 +701,9 @@ TEST(RecordBatch, DecodesBatchesFromRealClients) {
       {"kafka_python/008_Produce_v7.bin", compression_codec::zstd, false},
       {"kafkajs/003_Produce_v7.bin", compression_codec::none, false},
       {"kafkajs/004_Produce_v7.bin", compression_codec::gzip, false},
+      {"kafkajs/005_Produce_v7.bin", compression_codec::snappy, false},
+      {"kafkajs/006_Produce_v7.bin", compression_codec::lz4, false},
+      {"kafkajs/007_Produce_v7.bin", compression_codec::zstd, false},
   };
   std::string golden_value;
   for (int i = 0; i < 16; ++i) golden_value += "golden";
