@@ -31,16 +31,6 @@ std::uint64_t distance(std::int64_t a, std::int64_t b) noexcept {
 }
 constexpr std::uint64_t max_offset_delta = std::numeric_limits<std::int32_t>::max();
 
-bool read_nullable_bytes(reader& r, std::optional<byte_span>& out) noexcept {
-  const std::int64_t length = r.checked_length(r.read_int32(), true);
-  if (length == -2) return false;
-  if (length == -1)
-    out.reset();
-  else
-    out = r.read_span(static_cast<std::size_t>(length));
-  return r.ok();
-}
-
 void write_nullable_bytes(writer& w, const std::optional<byte_span>& data) {
   if (!data) {
     w.write_int32(-1);
@@ -225,7 +215,8 @@ bool legacy_message_reader::next(legacy_message_view& out) noexcept {
   out.magic = r.read_int8();
   out.attributes = r.read_int8();
   out.timestamp = out.magic >= 1 ? r.read_int64() : -1;
-  if (!read_nullable_bytes(r, out.key) || !read_nullable_bytes(r, out.value)) return stop(r.errc());
+  if (!r.read_nullable_span(r.read_int32(), out.key) || !r.read_nullable_span(r.read_int32(), out.value))
+    return stop(r.errc());
   if (!r.at_end()) return stop(codec_errc::trailing_bytes);
   if (crc32_ieee(message.subspan(crc_size)) != out.crc) return stop(codec_errc::corrupt_message);
   out.encoded = rest_.first(log_entry_prefix_size + message.size());

@@ -11,17 +11,6 @@ constexpr std::int32_t min_batch_length = static_cast<std::int32_t>(record_batch
 
 std::error_code fail(codec_errc e) noexcept { return make_error_code(e); }
 
-// A varint length and that many bytes, -1 meaning null; false (with r failed) when malformed.
-bool read_nullable_bytes(reader& r, std::optional<byte_span>& out) noexcept {
-  const std::int64_t length = r.checked_length(r.read_varint(), true);
-  if (length == -2) return false;
-  if (length == -1)
-    out.reset();
-  else
-    out = r.read_span(static_cast<std::size_t>(length));
-  return r.ok();
-}
-
 }  // namespace
 
 std::optional<std::int8_t> peek_magic(byte_span data) noexcept {
@@ -113,7 +102,7 @@ void record_headers::iterator::read() noexcept {
   const std::int64_t key_length = r.checked_length(r.read_varint(), false);
   const byte_span key = key_length >= 0 ? r.read_span(static_cast<std::size_t>(key_length)) : byte_span{};
   std::optional<byte_span> value;
-  if (!r.ok() || !read_nullable_bytes(r, value)) {
+  if (!r.ok() || !r.read_nullable_span(r.read_varint(), value)) {
     done_ = true;  // validated when the record was read, so only a misuse of the class gets here
     return;
   }
@@ -181,7 +170,8 @@ bool record_reader::next(record_view& out) noexcept {
   out.attributes = b.read_int8();
   out.timestamp_delta = b.read_varlong();
   out.offset_delta = b.read_varint();
-  if (!read_nullable_bytes(b, out.key) || !read_nullable_bytes(b, out.value)) return stop(b.errc());
+  if (!b.read_nullable_span(b.read_varint(), out.key) || !b.read_nullable_span(b.read_varint(), out.value))
+    return stop(b.errc());
   out.header_count = b.read_varint();
   if (!b.ok()) return stop(b.errc());
   if (out.header_count < 0) return stop(codec_errc::negative_length);
@@ -193,7 +183,7 @@ bool record_reader::next(record_view& out) noexcept {
     if (key_length < 0) return stop(b.errc());
     b.read_span(static_cast<std::size_t>(key_length));
     std::optional<byte_span> value;
-    if (!read_nullable_bytes(b, value)) return stop(b.errc());
+    if (!b.read_nullable_span(b.read_varint(), value)) return stop(b.errc());
   }
   if (!b.at_end()) return stop(codec_errc::trailing_bytes);  // the record length claims more than its fields
   out.encoded_headers = body.subspan(headers_start);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -236,6 +237,18 @@ class reader {
     if (!ok()) return {};
     if (owner_) return shared_bytes(owner_, s);
     return shared_bytes::copy_of(s);
+  }
+
+  // Takes `declared_length` bytes (already read, in whatever encoding), -1 meaning null; false when malformed.
+  bool read_nullable_span(std::int64_t declared_length, std::optional<byte_span>& out) noexcept {
+    const std::int64_t length = checked_length(declared_length, true);
+    if (length == -2) return false;
+    if (length == -1) {
+      out.reset();
+    } else {
+      out = read_span(static_cast<std::size_t>(length));
+    }
+    return ok();
   }
 
   // Reads a length that must fit the remaining input. Returns -1 for null (when allowed) and -2 on failure.
