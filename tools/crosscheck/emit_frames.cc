@@ -133,12 +133,11 @@ class emitter {
     ++failures_;
   }
   void write(int stream, int direction, const bytes& frame) {
-    const unsigned char head[7] = {static_cast<unsigned char>(stream >> 8), static_cast<unsigned char>(stream),
-                                   static_cast<unsigned char>(direction),
-                                   static_cast<unsigned char>(frame.size() >> 24),
-                                   static_cast<unsigned char>(frame.size() >> 16),
-                                   static_cast<unsigned char>(frame.size() >> 8),
-                                   static_cast<unsigned char>(frame.size())};
+    const unsigned char head[7] = {
+        static_cast<unsigned char>(stream >> 8),        static_cast<unsigned char>(stream),
+        static_cast<unsigned char>(direction),          static_cast<unsigned char>(frame.size() >> 24),
+        static_cast<unsigned char>(frame.size() >> 16), static_cast<unsigned char>(frame.size() >> 8),
+        static_cast<unsigned char>(frame.size())};
     frames_.write(reinterpret_cast<const char*>(head), sizeof head);
     frames_.write(reinterpret_cast<const char*>(frame.data()), static_cast<std::streamsize>(frame.size()));
   }
