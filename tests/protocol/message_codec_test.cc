@@ -153,6 +153,20 @@ TEST(MessageCodec, OverlongVarintIsRejected) {
   EXPECT_EQ(decode_bytes(request, {0x80, 0x80, 0x80, 0x80, 0x10}, 3), codec_errc::invalid_varint);
 }
 
+TEST(MessageCodec, NullableArrayWithEmptyDefaultEncodesInEveryVersion) {
+  // Metadata request topics: nullable from v1 (null = all topics), empty by default (as Kafka), so a default
+  // request is valid in v0 too, where null cannot be written.
+  metadata_request request;
+  ASSERT_TRUE(request.topics.has_value());
+  EXPECT_TRUE(request.topics->empty());
+  EXPECT_EQ(encode_ok(request, 0), (bytes{0x00, 0x00, 0x00, 0x00}));
+  request.topics.reset();
+  bytes out;
+  writer w(out);
+  EXPECT_EQ(request.encode(w, 0), codec_errc::null_not_allowed);
+  EXPECT_EQ(encode_ok(request, 1), (bytes{0xFF, 0xFF, 0xFF, 0xFF}));
+}
+
 TEST(MessageCodec, UnsupportedVersionIsAnError) {
   api_versions_request request;
   EXPECT_EQ(decode_bytes(request, {}, 99), codec_errc::unsupported_version);

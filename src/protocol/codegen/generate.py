@@ -483,8 +483,12 @@ def check_default(f: Field) -> None:
         if f.nullable.empty:
             raise DefinitionError(f"{where}: default=null on a field that is never nullable")
         return
+    if d == "empty":
+        if not f.type.is_array:
+            raise DefinitionError(f"{where}: default=empty applies to arrays only")
+        return
     if f.type.is_array or f.type.is_struct:
-        raise DefinitionError(f"{where}: arrays and structs take only default=null")
+        raise DefinitionError(f"{where}: arrays take only default=null or default=empty, structs only default=null")
     el = f.type.element
     if el in INTEGER_TYPES:
         value = parse_int(d, where)
@@ -569,6 +573,8 @@ def cpp_default_init(f: Field) -> str:
     if f.can_be_null:
         if d is None or d == "null":
             return ""
+        if d == "empty":
+            return f" = {cpp_value_type(f)[len('std::optional<'):-1]}{{}}"
         return " = " + scalar_literal(el, d)
     if f.type.is_array or f.type.is_struct:
         return ""
@@ -602,6 +608,8 @@ def is_default_expr(f: Field, member: str) -> str:
     if f.can_be_null:
         if d is None or d == "null":
             return f"!{member}.has_value()"
+        if d == "empty":
+            return f"({member}.has_value() && {member}->empty())"
         return f"({member}.has_value() && *{member} == {scalar_literal(el, d)})"
     if f.type.is_array:
         return f"{member}.empty()"
