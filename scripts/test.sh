@@ -15,6 +15,8 @@ jobs=$(nproc)
 fuzz_seconds=${VLTAVA_FUZZ_SECONDS:-60}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/vltava-ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+# Hash paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
+export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=true
 
 echo "== formatting (clang-format) =="
 mapfile -t sources < <(git ls-files '*.cc' '*.h' 2>/dev/null || find src include tests bench -name '*.cc' -o -name '*.h')
