@@ -98,26 +98,36 @@ void expect_records(const shared_bytes& records, const json::object& partition) 
   EXPECT_EQ(next, expected_records.size());
 }
 
+// Matches the expected topics and partitions (in order, by count and topic name) with the decoded ones and runs
+// `check(decoded_partition, expected_partition)` for each partition.
+template <class Topics, class NameOf, class PartitionsOf, class Check>
+void expect_topic_partitions(const Topics& topics, const json::object& want, NameOf name_of, PartitionsOf partitions_of,
+                             Check check) {
+  const auto& want_topics = want.at("topics").as_array();
+  ASSERT_EQ(topics.size(), want_topics.size());
+  for (std::size_t t = 0; t < want_topics.size(); ++t) {
+    const auto& want_topic = want_topics[t].as_object();
+    EXPECT_EQ(name_of(topics[t]), want_topic.at("name").as_string());
+    const auto& want_partitions = want_topic.at("partitions").as_array();
+    const auto& partitions = partitions_of(topics[t]);
+    ASSERT_EQ(partitions.size(), want_partitions.size());
+    for (std::size_t p = 0; p < want_partitions.size(); ++p) check(partitions[p], want_partitions[p].as_object());
+  }
+}
+
 void expect_values(const produce_request& request, const json::object& want) {
   EXPECT_EQ(request.acks, want.at("acks").to_number<int>());
   EXPECT_EQ(request.timeout_ms, want.at("timeout_ms").to_number<int>());
   EXPECT_EQ(request.transactional_id, json_optional_string(want.at("transactional_id")));
-  const auto& topics = want.at("topics").as_array();
-  ASSERT_EQ(request.topic_data.size(), topics.size());
-  for (std::size_t t = 0; t < topics.size(); ++t) {
-    const auto& topic = topics[t].as_object();
-    EXPECT_EQ(request.topic_data[t].name, topic.at("name").as_string());
-    const auto& partitions = topic.at("partitions").as_array();
-    ASSERT_EQ(request.topic_data[t].partition_data.size(), partitions.size());
-    for (std::size_t p = 0; p < partitions.size(); ++p) {
-      const auto& partition = partitions[p].as_object();
-      const auto& data = request.topic_data[t].partition_data[p];
-      EXPECT_EQ(data.index, partition.at("index").to_number<int>());
-      ASSERT_TRUE(data.records.has_value());
-      EXPECT_EQ(data.records->size(), partition.at("records_size").to_number<std::size_t>());
-      expect_records(*data.records, partition);
-    }
-  }
+  expect_topic_partitions(
+      request.topic_data, want, [](const auto& topic) -> const auto& { return topic.name; },
+      [](const auto& topic) -> const auto& { return topic.partition_data; },
+      [](const auto& data, const json::object& partition) {
+        EXPECT_EQ(data.index, partition.at("index").to_number<int>());
+        ASSERT_TRUE(data.records.has_value());
+        EXPECT_EQ(data.records->size(), partition.at("records_size").to_number<std::size_t>());
+        expect_records(*data.records, partition);
+      });
 }
 
 void expect_values(const fetch_request& request, const json::object& want) {
@@ -139,27 +149,20 @@ void expect_values(const fetch_request& request, const json::object& want) {
   if (want.contains("rack_id")) {
     EXPECT_EQ(request.rack_id, want.at("rack_id").as_string());
   }
-  const auto& topics = want.at("topics").as_array();
-  ASSERT_EQ(request.topics.size(), topics.size());
-  for (std::size_t t = 0; t < topics.size(); ++t) {
-    const auto& topic = topics[t].as_object();
-    EXPECT_EQ(request.topics[t].topic, topic.at("name").as_string());
-    const auto& partitions = topic.at("partitions").as_array();
-    ASSERT_EQ(request.topics[t].partitions.size(), partitions.size());
-    for (std::size_t p = 0; p < partitions.size(); ++p) {
-      const auto& partition = partitions[p].as_object();
-      const auto& got = request.topics[t].partitions[p];
-      EXPECT_EQ(got.partition, partition.at("index").to_number<int>());
-      EXPECT_EQ(got.fetch_offset, partition.at("fetch_offset").to_number<std::int64_t>());
-      EXPECT_EQ(got.partition_max_bytes, partition.at("partition_max_bytes").to_number<int>());
-      if (partition.contains("current_leader_epoch")) {
-        EXPECT_EQ(got.current_leader_epoch, partition.at("current_leader_epoch").to_number<int>());
-      }
-      if (partition.contains("log_start_offset")) {
-        EXPECT_EQ(got.log_start_offset, partition.at("log_start_offset").to_number<std::int64_t>());
-      }
-    }
-  }
+  expect_topic_partitions(
+      request.topics, want, [](const auto& topic) -> const auto& { return topic.topic; },
+      [](const auto& topic) -> const auto& { return topic.partitions; },
+      [](const auto& got, const json::object& partition) {
+        EXPECT_EQ(got.partition, partition.at("index").to_number<int>());
+        EXPECT_EQ(got.fetch_offset, partition.at("fetch_offset").to_number<std::int64_t>());
+        EXPECT_EQ(got.partition_max_bytes, partition.at("partition_max_bytes").to_number<int>());
+        if (partition.contains("current_leader_epoch")) {
+          EXPECT_EQ(got.current_leader_epoch, partition.at("current_leader_epoch").to_number<int>());
+        }
+        if (partition.contains("log_start_offset")) {
+          EXPECT_EQ(got.log_start_offset, partition.at("log_start_offset").to_number<std::int64_t>());
+        }
+      });
 }
 
 void expect_values(const metadata_request& request, const json::object& want) {
@@ -210,23 +213,16 @@ void expect_values(const offset_commit_request& request, const json::object& wan
   if (want.contains("member_id")) {
     EXPECT_EQ(request.member_id, want.at("member_id").as_string());
   }
-  const auto& topics = want.at("topics").as_array();
-  ASSERT_EQ(request.topics.size(), topics.size());
-  for (std::size_t t = 0; t < topics.size(); ++t) {
-    const auto& topic = topics[t].as_object();
-    EXPECT_EQ(request.topics[t].name, topic.at("name").as_string());
-    const auto& partitions = topic.at("partitions").as_array();
-    ASSERT_EQ(request.topics[t].partitions.size(), partitions.size());
-    for (std::size_t p = 0; p < partitions.size(); ++p) {
-      const auto& partition = partitions[p].as_object();
-      const auto& got = request.topics[t].partitions[p];
-      EXPECT_EQ(got.partition_index, partition.at("index").to_number<int>());
-      EXPECT_EQ(got.committed_offset, partition.at("committed_offset").to_number<std::int64_t>());
-      if (partition.contains("committed_metadata")) {
-        EXPECT_EQ(got.committed_metadata, json_optional_string(partition.at("committed_metadata")));
-      }
-    }
-  }
+  expect_topic_partitions(
+      request.topics, want, [](const auto& topic) -> const auto& { return topic.name; },
+      [](const auto& topic) -> const auto& { return topic.partitions; },
+      [](const auto& got, const json::object& partition) {
+        EXPECT_EQ(got.partition_index, partition.at("index").to_number<int>());
+        EXPECT_EQ(got.committed_offset, partition.at("committed_offset").to_number<std::int64_t>());
+        if (partition.contains("committed_metadata")) {
+          EXPECT_EQ(got.committed_metadata, json_optional_string(partition.at("committed_metadata")));
+        }
+      });
 }
 
 void expect_values(const find_coordinator_request& request, const json::object& want) {
@@ -257,19 +253,13 @@ void expect_values(const heartbeat_request& request, const json::object& want) {
 
 void expect_values(const list_offsets_request& request, const json::object& want) {
   EXPECT_EQ(request.replica_id, want.at("replica_id").to_number<int>());
-  const auto& topics = want.at("topics").as_array();
-  ASSERT_EQ(request.topics.size(), topics.size());
-  for (std::size_t t = 0; t < topics.size(); ++t) {
-    const auto& topic = topics[t].as_object();
-    EXPECT_EQ(request.topics[t].name, topic.at("name").as_string());
-    const auto& partitions = topic.at("partitions").as_array();
-    ASSERT_EQ(request.topics[t].partitions.size(), partitions.size());
-    for (std::size_t p = 0; p < partitions.size(); ++p) {
-      const auto& partition = partitions[p].as_object();
-      EXPECT_EQ(request.topics[t].partitions[p].partition_index, partition.at("index").to_number<int>());
-      EXPECT_EQ(request.topics[t].partitions[p].timestamp, partition.at("timestamp").to_number<std::int64_t>());
-    }
-  }
+  expect_topic_partitions(
+      request.topics, want, [](const auto& topic) -> const auto& { return topic.name; },
+      [](const auto& topic) -> const auto& { return topic.partitions; },
+      [](const auto& got, const json::object& partition) {
+        EXPECT_EQ(got.partition_index, partition.at("index").to_number<int>());
+        EXPECT_EQ(got.timestamp, partition.at("timestamp").to_number<std::int64_t>());
+      });
 }
 
 void expect_values(const init_producer_id_request& request, const json::object& want) {
