@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <limits>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "vltava/protocol/record_batch.h"
 #include "vltava/storage/storage_error.h"
@@ -73,6 +76,13 @@ std::error_code log_segment::create(const std::filesystem::path& dir, std::int64
           file::open(segment_log_path(dir, base_offset, suffix), open_mode::create_new, opts.faults, segment->log_)) {
     return ec;
   }
+  // A half-created segment (the disk filled between files) must not block the next attempt with already_exists.
+  struct undo_on_failure {
+    file* created;
+    ~undo_on_failure() {
+      if (created) (void)created->remove();
+    }
+  } undo{segment->log_.get()};
   if (auto ec = offset_index::open(segment_offset_index_path(dir, base_offset, suffix), base_offset, index_bytes,
                                    opts.faults, segment->offset_index_)) {
     return ec;
@@ -84,6 +94,7 @@ std::error_code log_segment::create(const std::filesystem::path& dir, std::int64
   // Index files left behind by an earlier life of this offset describe some other log: start them empty.
   if (auto ec = segment->offset_index_->reset()) return ec;
   if (auto ec = segment->time_index_->reset()) return ec;
+  undo.created = nullptr;
   out = std::move(segment);
   return {};
 }
@@ -136,7 +147,9 @@ std::error_code log_segment::read_batch_position(std::uint64_t position, batch_p
   const std::uint64_t batch_size = protocol::log_entry_prefix_size + static_cast<std::uint64_t>(length);
   if (batch_size > size - position) return make_error_code(storage_errc::corrupt_batch);
   out.base_offset = base;
-  out.last_offset = base + last_delta;
+  // Wrapping arithmetic: these bytes may be damaged, and a damaged header must not overflow.
+  out.last_offset =
+      static_cast<std::int64_t>(static_cast<std::uint64_t>(base) + static_cast<std::uint64_t>(last_delta));
   out.max_timestamp = protocol::load_be<std::int64_t>(header.data() + 35);
   out.position = position;
   out.size = static_cast<std::uint32_t>(batch_size);
@@ -153,23 +166,26 @@ std::error_code log_segment::find_batch(std::int64_t offset, batch_position& out
   }
 }
 
-std::error_code log_segment::index_batch(const batch_position& batch) {
+void log_segment::index_batch(const batch_position& batch) {
   if (batch.max_timestamp > max_timestamp_) {
     max_timestamp_ = batch.max_timestamp;
     offset_of_max_timestamp_ = batch.base_offset;
   }
   if (bytes_since_index_entry_ > static_cast<std::uint64_t>(options_.index_interval_bytes)) {
-    if (!offset_index_->is_full()) {
-      if (auto ec = offset_index_->append(batch.base_offset, static_cast<std::uint32_t>(batch.position))) return ec;
-    }
-    if (!time_index_->is_full()) {
-      if (auto ec = time_index_->maybe_append(max_timestamp_, offset_of_max_timestamp_)) return ec;
-    }
+    // The indexes are sparse and rebuilt from the log when in doubt: an entry that cannot be written (a full disk)
+    // is skipped, never a reason to fail an append whose batch is already in the log.
+    std::error_code failed;
+    if (!offset_index_->is_full())
+      failed = offset_index_->append(batch.base_offset, static_cast<std::uint32_t>(batch.position));
+    if (!failed && !time_index_->is_full())
+      failed = time_index_->maybe_append(max_timestamp_, offset_of_max_timestamp_);
+    if (failed)
+      spdlog::warn("storage: skipped an index entry of segment {} in {}: {}", segment_file_stem(base_offset_),
+                   dir_.string(), failed.message());
     bytes_since_index_entry_ = 0;
   }
   bytes_since_index_entry_ += batch.size;
   next_offset_ = batch.last_offset + 1;
-  return {};
 }
 
 std::error_code log_segment::append(std::span<const std::uint8_t> batches, std::int64_t first_offset,
@@ -191,7 +207,7 @@ std::error_code log_segment::append(std::span<const std::uint8_t> batches, std::
     batch.position = start + at;
     batch.size = static_cast<std::uint32_t>(protocol::log_entry_prefix_size +
                                             static_cast<std::uint32_t>(protocol::load_be<std::int32_t>(header + 8)));
-    if (auto ec = index_batch(batch)) return ec;
+    index_batch(batch);
     at += batch.size;
   }
   next_offset_ = std::max(next_offset_, last_offset + 1);
@@ -334,9 +350,16 @@ std::error_code log_segment::recover(segment_recovery& report) {
                       std::to_string(header.base_offset) + " after " + std::to_string(next_offset_ - 1);
       break;
     }
+    if (header.last_offset_delta < 0 ||
+        header.base_offset - base_offset_ >
+            std::int64_t{std::numeric_limits<std::int32_t>::max()} - header.last_offset_delta) {
+      report.reason = "batch at position " + std::to_string(position) + " holds offsets beyond what segment " +
+                      segment_file_stem(base_offset_) + " can index";
+      break;
+    }
     batch_position batch{header.base_offset, header.last_offset(), header.max_timestamp, position,
                          static_cast<std::uint32_t>(batch_size)};
-    if (auto ec = index_batch(batch)) return ec;
+    index_batch(batch);
     ++report.valid_batches;
     position += batch_size;
   }

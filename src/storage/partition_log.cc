@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -262,6 +263,9 @@ std::error_code partition_log::append(std::span<std::uint8_t> batches, append_re
     if (batch_max_timestamp > max_timestamp) {
       max_timestamp = batch_max_timestamp;
       offset_of_max_timestamp = next;
+    }
+    if (next > std::numeric_limits<std::int64_t>::max() - view.header().last_offset_delta - 1) {
+      return make_error_code(storage_errc::invalid_offset);  // offsets are 63-bit; this log is out of them
     }
     records += view.header().records_count;
     next += static_cast<std::int64_t>(view.header().last_offset_delta) + 1;

@@ -135,7 +135,7 @@ class log_segment {
  private:
   log_segment(std::filesystem::path dir, std::int64_t base_offset, options opts, std::int64_t created_ms) noexcept;
   [[nodiscard]] std::error_code load_tail();  // next offset and largest timestamp from the indexes and last batches
-  [[nodiscard]] std::error_code index_batch(const batch_position& batch);
+  void index_batch(const batch_position& batch);
 
   std::filesystem::path dir_;
   std::int64_t base_offset_;
