@@ -57,6 +57,17 @@ std::error_code log_manager::open(log_manager_config config, storage_context con
                                   log_manager_startup& startup) {
   startup = {};
   if (config.log_dirs.empty()) return make_error_code(storage_errc::invalid_argument);
+  // One spelling per directory ("/data/a/" and "/data/./a" are "/data/a"): logs are matched to their directory by
+  // their path's parent, which has none of those variations.
+  for (auto& dir : config.log_dirs) {
+    dir = std::filesystem::absolute(dir).lexically_normal();
+    if (!dir.has_filename()) dir = dir.parent_path();
+  }
+  std::sort(config.log_dirs.begin(), config.log_dirs.end());
+  if (std::adjacent_find(config.log_dirs.begin(), config.log_dirs.end()) != config.log_dirs.end()) {
+    spdlog::error("storage: log.dirs names the same directory twice");
+    return make_error_code(storage_errc::invalid_argument);
+  }
   if (const auto problem = config.defaults.validate(); !problem.empty()) {
     spdlog::error("storage: {}", problem);
     return make_error_code(storage_errc::invalid_argument);

@@ -225,6 +225,22 @@ std::error_code log_segment::read(std::int64_t start_offset, std::uint64_t max_b
   if (first.size > max_bytes && !min_one_batch) return {};
   std::uint64_t total = first.size;
   std::uint64_t position = first.position + first.size;
+  // Jump over whole batches with the offset index instead of reading each header: the last indexed batch that
+  // starts within max_bytes and below max_offset ends everything before it in bounds too.
+  const auto& entries = offset_index_->entries();
+  const std::uint64_t limit = first.position + std::min<std::uint64_t>(max_bytes, log_->size());
+  auto past = std::upper_bound(entries.begin(), entries.end(), limit,
+                               [](std::uint64_t at, const offset_position& entry) { return at < entry.position; });
+  while (past != entries.begin()) {
+    const auto& candidate = *std::prev(past);
+    if (candidate.position <= position) break;
+    if (candidate.offset < max_offset) {
+      total = candidate.position - first.position;
+      position = candidate.position;
+      break;
+    }
+    --past;
+  }
   while (total < max_bytes) {
     batch_position next;
     if (auto ec = read_batch_position(position, next, found)) return ec;
@@ -385,8 +401,9 @@ std::error_code log_segment::truncate_to(std::int64_t offset, std::uint64_t& rem
   return load_tail();
 }
 
-std::error_code log_segment::flush() {
+std::error_code log_segment::flush(bool include_indexes) {
   if (auto ec = log_->sync()) return ec;
+  if (!include_indexes) return {};
   if (auto ec = offset_index_->flush()) return ec;
   return time_index_->flush();
 }

@@ -146,6 +146,7 @@ std::error_code partition_log::load(const open_options& options, log_recovery_re
   }
 
   bool drop_rest = false;
+  std::vector<std::int64_t> scanned;
   for (const std::int64_t base : log_bases) {
     if (drop_rest) {
       remove_quietly(segment_log_path(dir_, base));
@@ -163,6 +164,7 @@ std::error_code partition_log::load(const open_options& options, log_recovery_re
                       (!options.clean_shutdown && base >= options.recovery_point);
     if (segment->needs_recovery()) ++report.indexes_rebuilt;
     if (scan) {
+      scanned.push_back(base);
       segment_recovery recovered;
       if (auto ec = segment->recover(recovered)) return ec;
       ++report.segments_scanned;
@@ -190,11 +192,15 @@ std::error_code partition_log::load(const open_options& options, log_recovery_re
   // A single node: everything in the log was acknowledged (or could have been), so consumers may read it all.
   high_watermark_ = end;
   recovery_point_ = options.clean_shutdown ? end : std::min(options.recovery_point, end);
-  if (!options.clean_shutdown) {
-    for (auto& [base, segment] : segments_) {
-      if (segment->next_offset() <= recovery_point_) continue;
-      if (auto ec = segment->flush()) return ec;
+  // Whatever recovery rewrote (truncated logs, rebuilt indexes, deleted segments) is made durable before the log
+  // takes new appends: a second crash must not bring back deleted segments beside new data.
+  if (!options.clean_shutdown || report.segments_scanned > 0 || !report.notes.empty()) {
+    for (const std::int64_t base : scanned) {
+      if (auto it = segments_.find(base); it != segments_.end()) {
+        if (auto ec = it->second->flush()) return ec;
+      }
     }
+    if (auto ec = sync_directory(dir_)) return ec;
     recovery_point_ = end;
   }
   if (!report.notes.empty()) {
@@ -347,6 +353,7 @@ void partition_log::max_timestamp_offset(std::int64_t& offset, std::int64_t& tim
 std::error_code partition_log::flush() {
   std::lock_guard flushing(flush_mutex_);
   std::vector<std::shared_ptr<log_segment>> dirty;
+  std::shared_ptr<log_segment> current;
   std::int64_t target = 0;
   std::int64_t messages = 0;
   bool sync_dir = false;
@@ -358,13 +365,15 @@ std::error_code partition_log::flush() {
     for (const auto& [base, segment] : segments_) {
       if (segment->next_offset() > recovery_point_ || segment.get() == &active()) dirty.push_back(segment);
     }
+    current = segments_.rbegin()->second;
+    if (closed_for_flush_) current.reset();  // closing: the sealed active segment's indexes are flushed too
     messages = unflushed_messages_;
     sync_dir = directory_dirty_;
     directory_dirty_ = false;
   }
   std::error_code failure;
   for (const auto& segment : dirty) {
-    if ((failure = segment->flush())) break;
+    if ((failure = segment->flush(segment != current))) break;
   }
   if (!failure && sync_dir) failure = sync_directory(dir_);
   std::lock_guard lock(mutex_);
@@ -572,6 +581,7 @@ std::error_code partition_log::close() {
     if (!offline_) {
       if (auto ec = active().seal()) return ec;
       directory_dirty_ = true;  // make the flush below run even with nothing new: the seal wrote the time index
+      closed_for_flush_ = true;
     }
   }
   const std::error_code flushed = flush();

@@ -103,7 +103,10 @@ class log_segment {
   // next offset may end up below offset; returns bytes removed.
   [[nodiscard]] std::error_code truncate_to(std::int64_t offset, std::uint64_t& removed);
 
-  [[nodiscard]] std::error_code flush();  // fdatasync of the log and both indexes
+  // fdatasync of the log and, unless told otherwise, both indexes. The active segment's flushes may skip the
+  // indexes: they are checked at open and rebuilt when they disagree with the log, and the indexes of a segment
+  // are flushed once it is no longer active.
+  [[nodiscard]] std::error_code flush(bool include_indexes = true);
   // Called when the segment stops being the active one: records the segment's largest timestamp in the time
   // index, so that reopening it later finds it there without scanning.
   [[nodiscard]] std::error_code seal();

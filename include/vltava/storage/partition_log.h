@@ -171,7 +171,9 @@ class partition_log {
   std::int64_t first_unflushed_append_ms_ = -1;
   bool offline_ = false;
   bool closed_ = false;
-  bool directory_dirty_ = false;  // a segment was created since the last flush: the directory needs an fsync too
+  bool directory_dirty_ = false;
+  bool closed_for_flush_ = false;  // close() is flushing: include the active segment's indexes  // a segment was
+                                   // created since the last flush: the directory needs an fsync too
 
   std::mutex flush_mutex_;  // one flush at a time per partition; appends continue meanwhile
 };
