@@ -308,7 +308,8 @@ std::error_code partition_log::read(std::int64_t offset, std::uint64_t max_bytes
   if (it != segments_.begin()) --it;
   for (; it != segments_.end(); ++it) {
     // Offsets past a segment's end but before the next one's base are a gap compaction left: read on.
-    if (offset >= it->second->next_offset()) continue;
+    // Segments compaction emptied hold nothing at all.
+    if (it->second->empty() || offset >= it->second->next_offset()) continue;
     return it->second->read(offset, max_bytes, bound, min_one_batch, out.records, out.first_batch_offset);
   }
   return {};
@@ -471,26 +472,25 @@ std::error_code partition_log::truncate_to(std::int64_t offset) {
   return delete_segments(std::move(doomed));
 }
 
-std::error_code partition_log::replace_segments(const std::vector<std::int64_t>& old_base_offsets,
+std::error_code partition_log::replace_segments(const std::vector<std::shared_ptr<log_segment>>& old_segments,
                                                 std::unique_ptr<log_segment> replacement,
                                                 const swap_crash_point& crash) {
   auto step = [&](int number) { return !crash || crash(number); };
   const auto interrupted = make_error_code(storage_errc::log_closed);
   std::lock_guard lock(mutex_);
   if (auto ec = check_open()) return ec;
-  if (old_base_offsets.empty() || !replacement || replacement->base_offset() != old_base_offsets.front()) {
+  if (old_segments.empty() || !replacement || !old_segments.front() ||
+      replacement->base_offset() != old_segments.front()->base_offset()) {
     return make_error_code(storage_errc::invalid_argument);
   }
   // The segments must still be there, consecutive and inactive: retention or truncation may have moved on.
-  auto first = segments_.find(old_base_offsets.front());
-  if (first == segments_.end()) return make_error_code(storage_errc::invalid_argument);
-  std::vector<std::shared_ptr<log_segment>> old;
+  auto first = segments_.find(old_segments.front()->base_offset());
+  const auto& old = old_segments;
   auto it = first;
-  for (const std::int64_t base : old_base_offsets) {
-    if (it == segments_.end() || it->first != base || std::next(it) == segments_.end()) {
+  for (const auto& segment : old_segments) {
+    if (it == segments_.end() || it->second != segment || std::next(it) == segments_.end()) {
       return make_error_code(storage_errc::invalid_argument);
     }
-    old.push_back(it->second);
     ++it;
   }
 

@@ -630,3 +630,32 @@ TEST(log_config_test, ValidatesKafkaRanges) {
 
 }  // namespace
 }  // namespace vltava::storage
+
+namespace vltava::storage {
+namespace {
+
+TEST_F(partition_log_test, SwapRefusesSegmentsTheLogNoLongerHolds) {
+  log_config config;
+  config.segment_bytes = 1024;
+  open(config);
+  for (int i = 0; i < 10; ++i) append(make_batch(2, 1000, "k", protocol::compression_codec::none, 100));
+  const auto stale = log_->segments();
+  ASSERT_GT(stale.size(), 2u);
+  // Same base offsets, new segment objects: a swap prepared against the old ones must not land.
+  open(config, partition_log::open_options{0, 0, true});
+  std::unique_ptr<log_segment> replacement;
+  ASSERT_FALSE(log_segment::create(log_dir(), stale[0]->base_offset(), log_segment::options::from(config, nullptr),
+                                   clock_->now_ms(), replacement, ".cleaned"));
+  EXPECT_EQ(log_->replace_segments({stale[0]}, std::move(replacement)),
+            make_error_code(storage_errc::invalid_argument));
+  EXPECT_EQ(read_everything().size(), 20u);
+  // The active segment is never swapped either.
+  ASSERT_FALSE(log_segment::create(log_dir(), log_->segments().back()->base_offset(),
+                                   log_segment::options::from(config, nullptr), clock_->now_ms(), replacement,
+                                   ".cleaned"));
+  EXPECT_EQ(log_->replace_segments({log_->segments().back()}, std::move(replacement)),
+            make_error_code(storage_errc::invalid_argument));
+}
+
+}  // namespace
+}  // namespace vltava::storage

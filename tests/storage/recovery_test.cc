@@ -890,8 +890,12 @@ TEST_F(RecoveryTest, SwapInterruptedAtEachStepRecoversEitherTheOldOrTheNewSegmen
     const std::size_t merged = files.size() >= 3 ? 2 : 1;
     const std::set<std::string> merged_files(files.begin(), files.begin() + static_cast<std::ptrdiff_t>(merged));
     std::vector<std::int64_t> old_bases;
+    std::vector<std::shared_ptr<log_segment>> old_segments;
     for (const auto& segment : log->segments()) {
-      if (old_bases.size() < merged) old_bases.push_back(segment->base_offset());
+      if (old_bases.size() < merged) {
+        old_bases.push_back(segment->base_offset());
+        old_segments.push_back(segment);
+      }
     }
     std::unique_ptr<log_segment> replacement;
     ASSERT_FALSE(log_segment::create(live, old_bases.front(), log_segment::options::from(config_, nullptr),
@@ -911,7 +915,7 @@ TEST_F(RecoveryTest, SwapInterruptedAtEachStepRecoversEitherTheOldOrTheNewSegmen
       ASSERT_FALSE(replacement->append(bytes_of_batch, b.base_offset, b.last_offset, b.max_timestamp, b.base_offset));
     }
     const auto interrupted =
-        log->replace_segments(old_bases, std::move(replacement), [&](int at) { return at != step; });
+        log->replace_segments(old_segments, std::move(replacement), [&](int at) { return at != step; });
     EXPECT_TRUE(interrupted);
     const fs::path crashed = root_ / ("crashed-" + std::to_string(step)) / "topic-0";
     copy_directory(live, crashed);

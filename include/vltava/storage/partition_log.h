@@ -129,11 +129,11 @@ class partition_log {
   // Compaction support (log_cleaner). A copy of the segment list taken under the lock: the segments stay valid
   // (shared) even if retention deletes them meanwhile.
   std::vector<std::shared_ptr<log_segment>> segments() const;
-  // Swaps cleaned segments in: replaces the segments whose base offsets are in old_base_offsets (consecutive, all
-  // still present and not active) by replacement, whose files carry the suffix ".cleaned". Crash-safe order: rename
-  // to ".swap", drop the old indexes, rename into place. invalid_argument (and nothing changes) if the old segments
-  // changed meanwhile, e.g. retention removed them.
-  [[nodiscard]] std::error_code replace_segments(const std::vector<std::int64_t>& old_base_offsets,
+  // Swaps cleaned segments in: replaces old_segments (consecutive, still the log's very segment objects, not the
+  // active one) by replacement, whose files carry the suffix ".cleaned". Crash-safe order: rename to ".swap", drop
+  // the old indexes, rename into place. invalid_argument (and nothing changes) if the log moved on meanwhile:
+  // retention removed them, or truncation replaced them by new segments with the same base offsets.
+  [[nodiscard]] std::error_code replace_segments(const std::vector<std::shared_ptr<log_segment>>& old_segments,
                                                  std::unique_ptr<log_segment> replacement,
                                                  const swap_crash_point& crash = {});
 
