@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "vltava/protocol/record_batch.h"
@@ -578,6 +580,67 @@ TEST_F(LogManagerTest, TrailingSlashesInLogDirsStillSpreadLogsAndWriteCheckpoint
   auto log = manager->get(tp);
   ASSERT_TRUE(log);
   EXPECT_EQ(log->log_start_offset(), 3);
+}
+
+}  // namespace
+}  // namespace vltava::storage
+
+namespace vltava::storage {
+namespace {
+
+// The cleaner thread compacts a compacted topic on its own, and where it got to survives a restart in
+// cleaner-offset-checkpoint.
+TEST_F(LogManagerTest, BackgroundCleanerCompactsAndItsCheckpointSurvivesARestart) {
+  auto config = config_for({root_ / "a"});
+  config.cleaner_enable = true;
+  config.cleaner_backoff_ms = 5;
+  log_config compacted;
+  compacted.cleanup = cleanup_policy{false, true};
+  compacted.segment_bytes = 2048;
+  const topic_partition tp{"table", 0};
+  std::map<std::string, stored_record> newest;
+  {
+    log_manager_startup startup;
+    auto manager = open_manager(config, startup);
+    ASSERT_TRUE(manager);
+    auto log = create(*manager, tp, compacted);
+    ASSERT_TRUE(log);
+    for (int round = 0; round < 20; ++round) {
+      for (const auto& r : append(*log, make_batch(4, clock_->now_ms() + round, "key", 100))) newest[r.key] = r;
+    }
+    const auto size_before = log->size_bytes();
+    manager->start_background_work();
+    // Wait (with a deadline) for the cleaner thread to have rewritten the inactive segments.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (log->size_bytes() * 2 > size_before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_LE(log->size_bytes() * 2, size_before);
+    ASSERT_FALSE(manager->shutdown());
+  }
+  offset_map cleaner_offsets;
+  ASSERT_FALSE(read_offset_checkpoint(root_ / "a" / "cleaner-offset-checkpoint", cleaner_offsets));
+  ASSERT_TRUE(cleaner_offsets.contains(tp));
+  EXPECT_GT(cleaner_offsets[tp], 0);
+
+  log_manager_startup startup;
+  config.cleaner_enable = false;
+  auto manager = open_manager(config, startup);
+  ASSERT_TRUE(manager);
+  auto log = manager->get(tp);
+  ASSERT_TRUE(log);
+  log->set_config(compacted);
+  // Every key's newest value is still there at its original offset, and below the checkpoint (the cleaned part)
+  // each key appears once.
+  std::map<std::string, std::vector<stored_record>> by_key;
+  for (const auto& r : read_all(*log)) by_key[r.key].push_back(r);
+  ASSERT_EQ(by_key.size(), newest.size());
+  for (const auto& [key, records] : by_key) {
+    EXPECT_EQ(records.back(), newest[key]);
+    const auto cleaned = std::count_if(records.begin(), records.end(),
+                                       [&](const stored_record& r) { return r.offset < cleaner_offsets[tp]; });
+    EXPECT_LE(cleaned, 1) << key;
+  }
 }
 
 }  // namespace
