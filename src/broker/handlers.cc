@@ -1,0 +1,46 @@
+// The table of served APIs: dispatch and the ApiVersions answer both come from it, so an API is advertised exactly
+// when it has a handler, at exactly the versions the handler serves.
+#include "vltava/broker/handlers.h"
+
+#include <algorithm>
+#include <array>
+
+namespace vltava::broker {
+namespace {
+
+using protocol::api_key;
+
+// Ranges from PROTOCOL-NOTES.md ("A safe advertised range"), limited to what each handler implements.
+constexpr std::array handlers{
+    api_handler{api_key::produce, 0, 9, handle_produce},
+    api_handler{api_key::fetch, 4, 12, handle_fetch},
+    api_handler{api_key::list_offsets, 1, 7, handle_list_offsets},
+    api_handler{api_key::metadata, 0, 12, handle_metadata},
+    api_handler{api_key::api_versions, 0, 3, handle_api_versions},
+    api_handler{api_key::create_topics, 2, 7, handle_create_topics},
+    api_handler{api_key::delete_topics, 1, 6, handle_delete_topics},
+    api_handler{api_key::init_producer_id, 0, 4, handle_init_producer_id},
+};
+
+std::vector<protocol::api_range> ranges() {
+  std::vector<protocol::api_range> out;
+  for (const auto& h : handlers) out.push_back({h.key, h.min_version, h.max_version});
+  return out;
+}
+
+}  // namespace
+
+std::span<const api_handler> api_handlers() { return handlers; }
+
+const api_handler* find_handler(std::int16_t key) {
+  auto it = std::find_if(handlers.begin(), handlers.end(),
+                         [key](const api_handler& h) { return static_cast<std::int16_t>(h.key) == key; });
+  return it == handlers.end() ? nullptr : &*it;
+}
+
+const protocol::api_registry& served_apis() {
+  static const protocol::api_registry registry(ranges());
+  return registry;
+}
+
+}  // namespace vltava::broker
