@@ -6,38 +6,32 @@
 #include <iterator>
 #include <limits>
 
+#include "index_file.h"
 #include "vltava/protocol/wire.h"
 #include "vltava/storage/storage_error.h"
 
 namespace vltava::storage {
 
+namespace {
+
+// Timestamps and offsets both strictly grow.
+bool in_order(const timestamp_offset& previous, const timestamp_offset& next) noexcept {
+  return previous.timestamp < next.timestamp && previous.offset < next.offset;
+}
+
+}  // namespace
+
 std::error_code time_index::open(const std::filesystem::path& path, std::int64_t base_offset, std::size_t max_bytes,
                                  std::shared_ptr<io_fault_injector> faults, std::unique_ptr<time_index>& out) {
   std::shared_ptr<file> f;
   if (auto ec = file::open(path, open_mode::open_or_create, std::move(faults), f)) return ec;
-
-  const std::uint64_t file_size = f->size();
-  const auto whole_entries = static_cast<std::size_t>(file_size / entry_size);
-  std::vector<std::uint8_t> raw(whole_entries * entry_size);
-  if (!raw.empty()) {
-    if (auto ec = f->read_exact(0, raw)) return ec;
-  }
-
   std::unique_ptr<time_index> index(new time_index(std::move(f), base_offset, max_bytes));
-  index->loaded_well_formed_ = file_size % entry_size == 0;
-  index->entries_.reserve(whole_entries);
-  for (std::size_t i = 0; i < whole_entries; ++i) {
-    const std::uint8_t* p = raw.data() + i * entry_size;
-    const timestamp_offset entry{protocol::load_be<std::int64_t>(p),
-                                 base_offset + protocol::load_be<std::uint32_t>(p + 8)};
-    // Only the ordered prefix is kept, so lookups' binary search always sees sorted entries; sanity_check() reports
-    // the rest and the caller rebuilds.
-    if (!index->entries_.empty() &&
-        (entry.timestamp <= index->entries_.back().timestamp || entry.offset <= index->entries_.back().offset)) {
-      index->loaded_well_formed_ = false;
-      break;
-    }
-    index->entries_.push_back(entry);
+  const auto decode = [base_offset](const std::uint8_t* p) {
+    return timestamp_offset{protocol::load_be<std::int64_t>(p), base_offset + protocol::load_be<std::uint32_t>(p + 8)};
+  };
+  if (auto ec =
+          index_file::load(*index->file_, entry_size, decode, in_order, index->entries_, index->loaded_well_formed_)) {
+    return ec;
   }
   out = std::move(index);
   return {};
@@ -73,36 +67,14 @@ timestamp_offset time_index::last_entry() const noexcept {
 }
 
 std::error_code time_index::truncate_to(std::int64_t offset) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), offset,
-                             [](const timestamp_offset& e, std::int64_t target) { return e.offset < target; });
-  const auto keep = static_cast<std::size_t>(it - entries_.begin());
-  // Truncating the file even when no entry goes also drops any torn or unordered tail the open did not load.
-  if (file_->size() != keep * entry_size) {
-    if (auto ec = file_->truncate(keep * entry_size)) return ec;
-  }
-  entries_.resize(keep);
-  return {};
+  return index_file::truncate_to(*file_, entry_size, entries_, offset);
 }
 
-std::error_code time_index::reset() {
-  if (auto ec = file_->truncate(0)) return ec;
-  entries_.clear();
-  // An empty file is well formed: the index rebuilt into it must pass sanity_check() again.
-  loaded_well_formed_ = true;
-  return {};
-}
+std::error_code time_index::reset() { return index_file::reset(*file_, entries_, loaded_well_formed_); }
 
 std::error_code time_index::sanity_check(std::int64_t next_offset) const {
-  if (!loaded_well_formed_ || file_->size() != entries_.size() * entry_size) return storage_errc::corrupt_batch;
-  const timestamp_offset* previous = nullptr;
-  for (const auto& e : entries_) {
-    if (e.offset < base_offset_ || e.offset >= next_offset) return storage_errc::corrupt_batch;
-    if (previous != nullptr && (e.timestamp <= previous->timestamp || e.offset <= previous->offset)) {
-      return storage_errc::corrupt_batch;
-    }
-    previous = &e;
-  }
-  return {};
+  const auto in_range = [&](const timestamp_offset& e) { return e.offset >= base_offset_ && e.offset < next_offset; };
+  return index_file::sanity_check(*file_, entry_size, entries_, loaded_well_formed_, in_range, in_order);
 }
 
 std::error_code time_index::flush() { return file_->sync(); }

@@ -4,7 +4,6 @@
 #include "vltava/storage/group_commit_flusher.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,13 +12,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "storage_test_support.h"
 #include "vltava/protocol/record_batch_builder.h"
 #include "vltava/storage/storage_error.h"
 
@@ -27,6 +26,7 @@ namespace vltava::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace vltava::storage::testing;
 using namespace std::chrono_literals;
 
 constexpr auto deadline = 30s;
@@ -82,17 +82,6 @@ struct release_on_exit {
   ~release_on_exit() { gate.release(); }
 };
 
-// Every sync fails with EIO once armed, as a dying disk's would.
-class failing_sync final : public io_fault_injector {
- public:
-  std::error_code before_sync(const fs::path& file) noexcept override {
-    (void)file;
-    if (armed.load()) return std::make_error_code(std::errc::io_error);
-    return {};
-  }
-  std::atomic<bool> armed{false};
-};
-
 // Collects completions from the flusher's threads; the test thread waits for a count with a deadline.
 class completions {
  public:
@@ -126,19 +115,8 @@ class completions {
   std::vector<std::error_code> errors_;
 };
 
-class GroupCommitFlusherTest : public ::testing::Test {
+class GroupCommitFlusherTest : public temp_dir_test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("vltava_group_commit_test_" + std::string(info->name()) + "_" +
-                                        std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   fs::path log_dir(const std::string& topic) const { return dir_ / (topic + "-0"); }
 
   std::shared_ptr<partition_log> open_log(std::shared_ptr<io_fault_injector> faults = nullptr,
@@ -157,8 +135,7 @@ class GroupCommitFlusherTest : public ::testing::Test {
   static std::int64_t append_record(partition_log& log, std::error_code& error) {
     protocol::record_batch_builder builder;
     constexpr std::string_view value = "value";
-    builder.append(1'700'000'000'000, std::nullopt,
-                   protocol::byte_span(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()));
+    builder.append(1'700'000'000'000, std::nullopt, as_bytes(value));
     protocol::bytes batch;
     error = builder.build(batch);
     if (error) return -1;
@@ -172,8 +149,6 @@ class GroupCommitFlusherTest : public ::testing::Test {
     EXPECT_FALSE(error) << error.message();
     return offset;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(GroupCommitFlusherTest, CompletesOnlyOnceTheOffsetIsDurable) {
@@ -316,7 +291,7 @@ TEST_F(GroupCommitFlusherTest, DisabledCompletesInlineWithoutFlushing) {
 }
 
 TEST_F(GroupCommitFlusherTest, FailedFsyncFailsTheWaitersAndTheLogGoesOffline) {
-  auto faults = std::make_shared<failing_sync>();
+  auto faults = std::make_shared<faulty_disk>();
   auto log = open_log(faults);
   ASSERT_TRUE(log);
   completions done;
@@ -324,7 +299,7 @@ TEST_F(GroupCommitFlusherTest, FailedFsyncFailsTheWaitersAndTheLogGoesOffline) {
 
   const auto first = append_record(*log);
   const auto last = append_record(*log);
-  faults->armed = true;
+  faults->sync_fails = true;  // EIO, as a dying disk's
   flusher.flush_through(log, first, done.make());
   flusher.flush_through(log, last, done.make());
   ASSERT_TRUE(done.wait_for(2)) << "no completion within the deadline";
@@ -337,7 +312,7 @@ TEST_F(GroupCommitFlusherTest, FailedFsyncFailsTheWaitersAndTheLogGoesOffline) {
 
   // Offline: a failed fsync cannot be taken back (the page cache may have dropped the data), so even once the disk
   // "recovers" the log refuses appends and flushes until it is reopened.
-  faults->armed = false;
+  faults->sync_fails = false;
   std::error_code append_error;
   append_record(*log, append_error);
   EXPECT_TRUE(append_error);

@@ -4,7 +4,6 @@
 #include "vltava/storage/log_cleaner.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage_test_support.h"
 #include "vltava/protocol/record_batch.h"
 #include "vltava/protocol/record_batch_builder.h"
 #include "vltava/storage/storage_error.h"
@@ -30,8 +30,11 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace proto = vltava::protocol;
+// Only these of the shared helpers: this test's own records, batches and read_all keep null keys and values and
+// control batches.
+using vltava::storage::testing::as_bytes;
+using vltava::storage::testing::temp_dir_test;
 
-proto::byte_span span_of(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 std::optional<std::string> str(const std::optional<proto::byte_span>& b) {
   if (!b) return std::nullopt;
   return std::string(b->begin(), b->end());
@@ -108,8 +111,8 @@ proto::bytes make_batch(const std::vector<test_record>& records,
                         const proto::record_batch_builder_options& options = {}) {
   proto::record_batch_builder builder(options);
   for (const auto& r : records) {
-    builder.append(r.timestamp, r.key ? std::optional(span_of(*r.key)) : std::nullopt,
-                   r.value ? std::optional(span_of(*r.value)) : std::nullopt);
+    builder.append(r.timestamp, r.key ? std::optional(as_bytes(*r.key)) : std::nullopt,
+                   r.value ? std::optional(as_bytes(*r.value)) : std::nullopt);
   }
   proto::bytes out;
   EXPECT_FALSE(builder.build(out));
@@ -137,20 +140,16 @@ std::vector<std::string> leftovers(const fs::path& dir) {
   return names;
 }
 
-class LogCleanerTest : public ::testing::Test {
+class LogCleanerTest : public temp_dir_test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("vltava_log_cleaner_test_" + std::string(info->name()) + "_" +
-                                        std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
+    temp_dir_test::SetUp();
     context_.time = clock_;
   }
   void TearDown() override {
     for (auto& log : logs_) (void)log->close();
     logs_.clear();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    temp_dir_test::TearDown();
   }
 
   static log_config compact_config() {
@@ -194,7 +193,6 @@ class LogCleanerTest : public ::testing::Test {
 
   std::shared_ptr<manual_clock> clock_ = std::make_shared<manual_clock>();
   storage_context context_;
-  fs::path dir_;
   std::vector<std::shared_ptr<partition_log>> logs_;
 };
 

@@ -5,7 +5,6 @@
 #include "vltava/storage/log_manager.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -13,11 +12,11 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "storage_test_support.h"
 #include "vltava/protocol/record_batch.h"
 #include "vltava/protocol/record_batch_builder.h"
 #include "vltava/storage/offset_checkpoint.h"
@@ -27,58 +26,12 @@ namespace vltava::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace vltava::storage::testing;
 using protocol::bytes;
+using protocol::compression_codec;
 
 constexpr const char* recovery_point_file = "recovery-point-offset-checkpoint";
 constexpr const char* log_start_file = "log-start-offset-checkpoint";
-
-struct stored_record {
-  std::int64_t offset = 0;
-  std::int64_t timestamp = 0;
-  std::string key;
-  std::string value;
-  bool operator==(const stored_record&) const = default;
-};
-
-protocol::byte_span as_bytes(const std::string& text) {
-  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-
-bytes make_batch(int count, std::int64_t timestamp, const std::string& prefix, std::size_t value_size = 0) {
-  protocol::record_batch_builder builder;
-  for (int i = 0; i < count; ++i) {
-    const std::string key = prefix + "-" + std::to_string(i);
-    std::string value = "value-of-" + key;
-    if (value_size > value.size()) value.resize(value_size, 'v');
-    builder.append(timestamp + i, as_bytes(key), as_bytes(value));
-  }
-  bytes out;
-  EXPECT_FALSE(builder.build(out));
-  return out;
-}
-
-std::vector<stored_record> decode_records(protocol::byte_span data) {
-  std::vector<stored_record> out;
-  protocol::record_batch_splitter splitter(data);
-  protocol::record_batch_view batch;
-  protocol::record_reader reader;
-  while (splitter.next(batch)) {
-    EXPECT_FALSE(batch.validate());
-    EXPECT_FALSE(reader.open(batch));
-    protocol::record_view record;
-    while (reader.next(record)) {
-      stored_record r;
-      r.offset = batch.offset_of(record);
-      r.timestamp = batch.timestamp_of(record);
-      if (record.key) r.key.assign(record.key->begin(), record.key->end());
-      if (record.value) r.value.assign(record.value->begin(), record.value->end());
-      out.push_back(r);
-    }
-    EXPECT_FALSE(reader.error());
-  }
-  EXPECT_FALSE(splitter.error());
-  return out;
-}
 
 // Appends batch to log; returns its records with the offsets the log gave them.
 std::vector<stored_record> append(partition_log& log, bytes batch) {
@@ -88,49 +41,12 @@ std::vector<stored_record> append(partition_log& log, bytes batch) {
   return decode_records(batch);
 }
 
-std::vector<stored_record> read_all(const partition_log& log) {
-  std::vector<stored_record> all;
-  std::int64_t offset = log.log_start_offset();
-  const std::int64_t end = log.log_end_offset();
-  while (offset < end) {
-    read_result result;
-    EXPECT_FALSE(log.read(offset, 64 * 1024, end, true, result));
-    bytes data;
-    EXPECT_FALSE(result.records.read_into(data));
-    const auto records = decode_records(data);
-    if (records.empty()) {
-      ADD_FAILURE() << "nothing readable at offset " << offset << " below the log end " << end;
-      break;
-    }
-    for (const auto& r : records) {
-      if (r.offset >= offset) all.push_back(r);
-    }
-    offset = records.back().offset + 1;
-  }
-  return all;
-}
-
-void copy_directory(const fs::path& from, const fs::path& to) {
-  std::error_code ignored;
-  fs::remove_all(to, ignored);
-  fs::create_directories(to.parent_path());
-  fs::copy(from, to, fs::copy_options::recursive);
-}
-
-class LogManagerTest : public ::testing::Test {
+class LogManagerTest : public temp_dir_test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    root_ = fs::temp_directory_path() / ("vltava-log-manager-test-" + std::string(info->name()) + "-" +
-                                         std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    temp_dir_test::SetUp();
     clock_ = std::make_shared<manual_clock>();
     context_.time = clock_;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
   }
 
   log_manager_config config_for(std::vector<fs::path> dirs) const {
@@ -139,7 +55,7 @@ class LogManagerTest : public ::testing::Test {
     config.cleaner_enable = false;
     return config;
   }
-  log_manager_config two_dirs() const { return config_for({root_ / "a", root_ / "b"}); }
+  log_manager_config two_dirs() const { return config_for({dir_ / "a", dir_ / "b"}); }
 
   std::unique_ptr<log_manager> open_manager(const log_manager_config& config, log_manager_startup& startup) {
     std::unique_ptr<log_manager> manager;
@@ -183,7 +99,6 @@ class LogManagerTest : public ::testing::Test {
     }
   }
 
-  fs::path root_;
   std::shared_ptr<manual_clock> clock_;
   storage_context context_;
 };
@@ -199,8 +114,8 @@ TEST_F(LogManagerTest, SpreadsLogsOverDirectoriesAndRestartsCleanlyAfterShutdown
     expected = fill_six(*manager);
     std::map<fs::path, int> per_dir;
     for (const auto& tp : manager->partitions()) ++per_dir[manager->get(tp)->directory().parent_path()];
-    EXPECT_EQ(per_dir[root_ / "a"], 3);
-    EXPECT_EQ(per_dir[root_ / "b"], 3);
+    EXPECT_EQ(per_dir[dir_ / "a"], 3);
+    EXPECT_EQ(per_dir[dir_ / "b"], 3);
     for (const auto& dir : config.log_dirs) EXPECT_FALSE(fs::exists(dir / clean_shutdown_marker)) << dir;
     ASSERT_FALSE(manager->shutdown());
   }
@@ -251,7 +166,7 @@ TEST_F(LogManagerTest, AnUnreadableCheckpointMakesTheDirectoryRecoverDespiteTheM
     ASSERT_FALSE(manager->shutdown());
   }
   {
-    std::ofstream out(root_ / "a" / recovery_point_file, std::ios::trunc);
+    std::ofstream out(dir_ / "a" / recovery_point_file, std::ios::trunc);
     out << "not a checkpoint\n";
   }
   log_manager_startup startup;
@@ -273,7 +188,7 @@ TEST_F(LogManagerTest, EachDirectoryHonoursItsOwnMarker) {
     expected = fill_six(*manager);
     ASSERT_FALSE(manager->shutdown());
   }
-  ASSERT_TRUE(fs::remove(root_ / "b" / clean_shutdown_marker));
+  ASSERT_TRUE(fs::remove(dir_ / "b" / clean_shutdown_marker));
   log_manager_startup startup;
   auto manager = open_manager(config, startup);
   ASSERT_TRUE(manager);
@@ -292,9 +207,9 @@ TEST_F(LogManagerTest, RecoversEveryLogAfterACrash) {
   ASSERT_TRUE(manager);
   const auto expected = fill_six(*manager);
   for (const auto& tp : manager->partitions()) ASSERT_FALSE(manager->get(tp)->flush());
-  const auto crashed = config_for({root_ / "crash-a", root_ / "crash-b"});
-  copy_directory(root_ / "a", crashed.log_dirs[0]);
-  copy_directory(root_ / "b", crashed.log_dirs[1]);
+  const auto crashed = config_for({dir_ / "crash-a", dir_ / "crash-b"});
+  copy_directory(dir_ / "a", crashed.log_dirs[0]);
+  copy_directory(dir_ / "b", crashed.log_dirs[1]);
   // A torn write at the end of one log: recovery cuts it and says so.
   const topic_partition torn{"events", 2};
   const auto torn_dir =
@@ -321,20 +236,20 @@ TEST_F(LogManagerTest, RecoversEveryLogAfterACrash) {
 TEST_F(LogManagerTest, CreatesAndRemovesLogsAndRejectsBadNames) {
   const auto config = two_dirs();
   // Leftovers the manager must deal with at startup: an unfinished deletion, and things that are not logs.
-  fs::create_directories(root_ / "a" / "gone-0.removing-delete");
-  { std::ofstream(root_ / "a" / "gone-0.removing-delete" / (segment_file_stem(0) + ".log")) << "old"; }
-  fs::create_directories(root_ / "b" / "lost+found");
-  fs::create_directories(root_ / "b" / "not-a-partition");
-  { std::ofstream(root_ / "b" / "notes.txt") << "hello"; }
+  fs::create_directories(dir_ / "a" / "gone-0.removing-delete");
+  { std::ofstream(dir_ / "a" / "gone-0.removing-delete" / (segment_file_stem(0) + ".log")) << "old"; }
+  fs::create_directories(dir_ / "b" / "lost+found");
+  fs::create_directories(dir_ / "b" / "not-a-partition");
+  { std::ofstream(dir_ / "b" / "notes.txt") << "hello"; }
 
   log_manager_startup startup;
   auto manager = open_manager(config, startup);
   ASSERT_TRUE(manager);
   EXPECT_EQ(startup.logs_loaded, 0);
-  EXPECT_FALSE(fs::exists(root_ / "a" / "gone-0.removing-delete"));
-  EXPECT_TRUE(fs::is_directory(root_ / "b" / "lost+found"));
-  EXPECT_TRUE(fs::is_directory(root_ / "b" / "not-a-partition"));
-  EXPECT_TRUE(fs::exists(root_ / "b" / "notes.txt"));
+  EXPECT_FALSE(fs::exists(dir_ / "a" / "gone-0.removing-delete"));
+  EXPECT_TRUE(fs::is_directory(dir_ / "b" / "lost+found"));
+  EXPECT_TRUE(fs::is_directory(dir_ / "b" / "not-a-partition"));
+  EXPECT_TRUE(fs::exists(dir_ / "b" / "notes.txt"));
   EXPECT_TRUE(manager->partitions().empty());
 
   const topic_partition tp{"orders", 3};
@@ -395,9 +310,10 @@ TEST_F(LogManagerTest, RetentionCheckDeletesExpiredSegments) {
   ASSERT_TRUE(keep);
   std::vector<stored_record> all;
   for (int b = 0; b < 10; ++b) {
-    const auto records = append(*log, make_batch(2, clock_->now_ms(), "r" + std::to_string(b), 100));
+    const auto records =
+        append(*log, make_batch(2, clock_->now_ms(), "r" + std::to_string(b), compression_codec::none, 100));
     all.insert(all.end(), records.begin(), records.end());
-    (void)append(*keep, make_batch(2, clock_->now_ms(), "k" + std::to_string(b), 100));
+    (void)append(*keep, make_batch(2, clock_->now_ms(), "k" + std::to_string(b), compression_codec::none, 100));
   }
   const std::size_t segments = log->segment_count();
   ASSERT_GE(segments, 3u);
@@ -496,15 +412,15 @@ TEST_F(LogManagerTest, LogStartOffsetSurvivesARestart) {
     EXPECT_EQ(start, 7);
     ASSERT_FALSE(manager->write_checkpoints());
     // The crash image: checkpoints written, no marker.
-    copy_directory(root_ / "a", root_ / "crash-a");
-    copy_directory(root_ / "b", root_ / "crash-b");
+    copy_directory(dir_ / "a", dir_ / "crash-a");
+    copy_directory(dir_ / "b", dir_ / "crash-b");
     ASSERT_FALSE(manager->shutdown());
   }
   const std::vector<stored_record> kept(all.begin() + 7, all.end());
   for (const bool crash : {false, true}) {
     SCOPED_TRACE(crash ? "after a crash" : "after a clean shutdown");
     log_manager_startup startup;
-    auto manager = open_manager(crash ? config_for({root_ / "crash-a", root_ / "crash-b"}) : config, startup);
+    auto manager = open_manager(crash ? config_for({dir_ / "crash-a", dir_ / "crash-b"}) : config, startup);
     ASSERT_TRUE(manager);
     EXPECT_EQ(startup.logs_recovered, crash ? 1 : 0);
     auto log = manager->get(tp);
@@ -519,8 +435,8 @@ TEST_F(LogManagerTest, LogStartOffsetSurvivesARestart) {
 }
 
 TEST_F(LogManagerTest, TheSamePartitionInTwoDirectoriesFailsToOpen) {
-  fs::create_directories(root_ / "a" / "dup-0");
-  fs::create_directories(root_ / "b" / "dup-0");
+  fs::create_directories(dir_ / "a" / "dup-0");
+  fs::create_directories(dir_ / "b" / "dup-0");
   log_manager_startup startup;
   std::unique_ptr<log_manager> manager;
   EXPECT_EQ(log_manager::open(two_dirs(), context_, manager, startup), make_error_code(storage_errc::already_exists));
@@ -547,7 +463,7 @@ TEST_F(LogManagerTest, OpenRejectsNoDirectoriesAndInvalidDefaults) {
 // DeleteRecords is lost at restart), and a log that fails to close does not stop its directory's clean-shutdown
 // marker. Fix: normalise log_dirs once in log_manager::open (absolute, lexically_normal, no trailing separator).
 TEST_F(LogManagerTest, TrailingSlashesInLogDirsStillSpreadLogsAndWriteCheckpoints) {
-  const auto config = config_for({root_ / "a" / "", root_ / "b" / ""});
+  const auto config = config_for({dir_ / "a" / "", dir_ / "b" / ""});
   ASSERT_EQ(config.log_dirs[0].string().back(), '/');
   const topic_partition tp{"slashed", 0};
   {
@@ -568,9 +484,9 @@ TEST_F(LogManagerTest, TrailingSlashesInLogDirsStillSpreadLogsAndWriteCheckpoint
     ASSERT_FALSE(manager->shutdown());
   }
   offset_map recovery_points;
-  ASSERT_FALSE(read_offset_checkpoint(root_ / "a" / recovery_point_file, recovery_points));
+  ASSERT_FALSE(read_offset_checkpoint(dir_ / "a" / recovery_point_file, recovery_points));
   offset_map more;
-  ASSERT_FALSE(read_offset_checkpoint(root_ / "b" / recovery_point_file, more));
+  ASSERT_FALSE(read_offset_checkpoint(dir_ / "b" / recovery_point_file, more));
   recovery_points.insert(more.begin(), more.end());
   EXPECT_EQ(recovery_points.size(), 4u);
 
@@ -591,7 +507,7 @@ namespace {
 // The cleaner thread compacts a compacted topic on its own, and where it got to survives a restart in
 // cleaner-offset-checkpoint.
 TEST_F(LogManagerTest, BackgroundCleanerCompactsAndItsCheckpointSurvivesARestart) {
-  auto config = config_for({root_ / "a"});
+  auto config = config_for({dir_ / "a"});
   config.cleaner_enable = true;
   config.cleaner_backoff_ms = 5;
   log_config compacted;
@@ -606,7 +522,8 @@ TEST_F(LogManagerTest, BackgroundCleanerCompactsAndItsCheckpointSurvivesARestart
     auto log = create(*manager, tp, compacted);
     ASSERT_TRUE(log);
     for (int round = 0; round < 20; ++round) {
-      for (const auto& r : append(*log, make_batch(4, clock_->now_ms() + round, "key", 100))) newest[r.key] = r;
+      for (const auto& r : append(*log, make_batch(4, clock_->now_ms() + round, "key", compression_codec::none, 100)))
+        newest[r.key] = r;
     }
     const auto size_before = log->size_bytes();
     manager->start_background_work();
@@ -619,7 +536,7 @@ TEST_F(LogManagerTest, BackgroundCleanerCompactsAndItsCheckpointSurvivesARestart
     ASSERT_FALSE(manager->shutdown());
   }
   offset_map cleaner_offsets;
-  ASSERT_FALSE(read_offset_checkpoint(root_ / "a" / "cleaner-offset-checkpoint", cleaner_offsets));
+  ASSERT_FALSE(read_offset_checkpoint(dir_ / "a" / "cleaner-offset-checkpoint", cleaner_offsets));
   ASSERT_TRUE(cleaner_offsets.contains(tp));
   EXPECT_GT(cleaner_offsets[tp], 0);
 

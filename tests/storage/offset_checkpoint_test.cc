@@ -3,16 +3,15 @@
 #include "vltava/storage/offset_checkpoint.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "storage_test_support.h"
 #include "vltava/storage/storage_error.h"
 
 namespace vltava::storage {
@@ -20,18 +19,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class OffsetCheckpointTest : public ::testing::Test {
+class OffsetCheckpointTest : public vltava::storage::testing::temp_dir_test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("vltava_offset_checkpoint_test_" + std::string(info->name()) + "_" +
-                                        std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
+    temp_dir_test::SetUp();
     path_ = dir_ / "recovery-point-offset-checkpoint";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   void write_text(const std::string& text) {
@@ -48,7 +40,6 @@ class OffsetCheckpointTest : public ::testing::Test {
     return names;
   }
 
-  fs::path dir_;
   fs::path path_;
 };
 

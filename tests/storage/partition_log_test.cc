@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage_test_support.h"
 #include "vltava/protocol/record_batch.h"
 #include "vltava/protocol/record_batch_builder.h"
 #include "vltava/storage/storage_error.h"
@@ -20,59 +21,8 @@ namespace vltava::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace vltava::storage::testing;
 using protocol::bytes;
-
-struct stored_record {
-  std::int64_t offset = 0;
-  std::int64_t timestamp = 0;
-  std::string key;
-  std::string value;
-  bool operator==(const stored_record&) const = default;
-};
-
-protocol::byte_span as_bytes(const std::string& text) {
-  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-
-// One batch of count records with keys "<prefix><i>", values "value-<prefix><i>", timestamps first_timestamp + i.
-bytes make_batch(int count, std::int64_t first_timestamp, const std::string& prefix = "k",
-                 protocol::compression_codec codec = protocol::compression_codec::none, std::size_t value_size = 0) {
-  protocol::record_batch_builder_options options;
-  options.codec = codec;
-  protocol::record_batch_builder builder(options);
-  for (int i = 0; i < count; ++i) {
-    const std::string key = prefix + std::to_string(i);
-    std::string value = "value-" + key;
-    if (value_size > value.size()) value.resize(value_size, 'x');
-    builder.append(first_timestamp + i, as_bytes(key), as_bytes(value));
-  }
-  bytes out;
-  EXPECT_FALSE(builder.build(out));
-  return out;
-}
-
-std::vector<stored_record> decode_records(const bytes& data) {
-  std::vector<stored_record> out;
-  protocol::record_batch_splitter splitter(data);
-  protocol::record_batch_view batch;
-  protocol::record_reader reader;
-  while (splitter.next(batch)) {
-    EXPECT_FALSE(batch.validate());
-    EXPECT_FALSE(reader.open(batch));
-    protocol::record_view record;
-    while (reader.next(record)) {
-      stored_record r;
-      r.offset = batch.offset_of(record);
-      r.timestamp = batch.timestamp_of(record);
-      if (record.key) r.key.assign(record.key->begin(), record.key->end());
-      if (record.value) r.value.assign(record.value->begin(), record.value->end());
-      out.push_back(r);
-    }
-    EXPECT_FALSE(reader.error());
-  }
-  EXPECT_FALSE(splitter.error());
-  return out;
-}
 
 std::vector<protocol::record_batch_header> decode_headers(const bytes& data) {
   std::vector<protocol::record_batch_header> out;
@@ -82,19 +32,17 @@ std::vector<protocol::record_batch_header> decode_headers(const bytes& data) {
   return out;
 }
 
-class partition_log_test : public ::testing::Test {
+class partition_log_test : public temp_dir_test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vltava-partition-log-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    temp_dir_test::SetUp();
     clock_ = std::make_shared<manual_clock>();
     context_.time = clock_;
   }
   void TearDown() override {
     if (log_) (void)log_->close();
     log_.reset();
-    fs::remove_all(dir_);
+    temp_dir_test::TearDown();
   }
 
   fs::path log_dir() const { return dir_ / "topic-0"; }
@@ -123,21 +71,6 @@ class partition_log_test : public ::testing::Test {
     return data;
   }
 
-  std::vector<stored_record> read_everything() {
-    std::vector<stored_record> all;
-    std::int64_t offset = log_->log_start_offset();
-    while (offset < log_->log_end_offset()) {
-      auto records = decode_records(read_bytes(offset, 64 * 1024));
-      if (records.empty()) break;
-      for (const auto& r : records) {
-        if (r.offset >= offset) all.push_back(r);
-      }
-      offset = records.back().offset + 1;
-    }
-    return all;
-  }
-
-  fs::path dir_;
   std::shared_ptr<manual_clock> clock_;
   storage_context context_;
   std::shared_ptr<partition_log> log_;
@@ -253,7 +186,7 @@ TEST_F(partition_log_test, SegmentsRollBySizeAndReadsCrossThem) {
     EXPECT_LE(segment->size(), 4096u);
     EXPECT_TRUE(fs::exists(log_dir() / (segment_file_stem(segment->base_offset()) + ".log")));
   }
-  const auto all = read_everything();
+  const auto all = read_all(*log_);
   ASSERT_EQ(all.size(), 120u);
   for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].offset, static_cast<std::int64_t>(i));
   // Every offset finds the batch holding it, whichever segment that is.
@@ -285,7 +218,7 @@ TEST_F(partition_log_test, SparseIndexFindsEveryOffset) {
   const auto segment = log_->segments().front();
   EXPECT_GT(segment->offsets().entries().size(), 10u);
   EXPECT_GT(segment->times().entries().size(), 10u);
-  const auto all = read_everything();
+  const auto all = read_all(*log_);
   std::vector<std::int64_t> batch_start(all.size());
   for (const auto& header : decode_headers(read_bytes(0))) {
     for (auto o = header.base_offset; o <= header.last_offset(); ++o)
@@ -379,7 +312,7 @@ TEST_F(partition_log_test, RetentionBySizeKeepsTheNewestBytes) {
   // Kafka's rule: delete the oldest segments while what remains still holds retention.bytes.
   EXPECT_GE(log_->size_bytes(), 2500u);
   EXPECT_LT(log_->size_bytes() - log_->segments().front()->size(), 2500u);
-  const auto all = read_everything();
+  const auto all = read_all(*log_);
   EXPECT_EQ(all.back().offset, 59);
 }
 
@@ -433,7 +366,7 @@ TEST_F(partition_log_test, TruncateRemovesTheBatchHoldingTheOffsetAndEverythingA
   EXPECT_EQ(log_->log_end_offset(), 30);
   EXPECT_EQ(log_->high_watermark(), 30);
   EXPECT_EQ(append(make_batch(1, 1000)).base_offset, 30);
-  const auto all = read_everything();
+  const auto all = read_all(*log_);
   ASSERT_EQ(all.size(), 31u);
   EXPECT_EQ(all.back().offset, 30);
   EXPECT_EQ(log_->truncate_to(-1), make_error_code(storage_errc::invalid_offset));
@@ -448,7 +381,7 @@ TEST_F(partition_log_test, CorruptInputIsRejectedAndChangesNothing) {
   bytes empty;
   EXPECT_EQ(log_->append(empty, result), make_error_code(storage_errc::corrupt_batch));
   EXPECT_EQ(log_->log_end_offset(), 2);
-  EXPECT_EQ(read_everything().size(), 2u);
+  EXPECT_EQ(read_all(*log_).size(), 2u);
 }
 
 TEST_F(partition_log_test, FlushMovesTheRecoveryPoint) {
@@ -464,24 +397,9 @@ TEST_F(partition_log_test, FlushMovesTheRecoveryPoint) {
 }
 
 // A disk that fills up on demand: writes to .log files store `allow` bytes, then fail with ENOSPC.
-class filling_disk final : public io_fault_injector {
- public:
-  std::atomic<bool> full{false};
-  std::atomic<bool> sync_fails{false};
-  std::size_t allow = 0;
-  std::error_code before_write(const fs::path& file, std::size_t& allowed) noexcept override {
-    if (!full || file.extension() != ".log") return {};
-    allowed = std::min(allowed, allow);
-    return std::make_error_code(std::errc::no_space_on_device);
-  }
-  std::error_code before_sync(const fs::path& file) noexcept override {
-    (void)file;
-    return sync_fails ? std::make_error_code(std::errc::io_error) : std::error_code();
-  }
-};
-
 TEST_F(partition_log_test, AFullDiskFailsTheAppendWithoutDamageAndRecoversWhenSpaceReturns) {
-  auto disk = std::make_shared<filling_disk>();
+  auto disk = std::make_shared<faulty_disk>();
+  disk->extension = ".log";
   context_.faults = disk;
   open();
   append(make_batch(2, 1000));
@@ -500,18 +418,18 @@ TEST_F(partition_log_test, AFullDiskFailsTheAppendWithoutDamageAndRecoversWhenSp
   }
   disk->full = false;
   EXPECT_EQ(append(make_batch(3, 1000)).base_offset, 2);
-  const auto all = read_everything();
+  const auto all = read_all(*log_);
   ASSERT_EQ(all.size(), 5u);
   EXPECT_EQ(all[1].key, "k1");
   EXPECT_EQ(all[2].offset, 2);
   // And the data on disk is what a restart would recover.
   ASSERT_FALSE(log_->close());
   open({}, partition_log::open_options{0, 0, false});
-  EXPECT_EQ(read_everything(), all);
+  EXPECT_EQ(read_all(*log_), all);
 }
 
 TEST_F(partition_log_test, AFailedFsyncTakesTheLogOfflineUntilReopened) {
-  auto disk = std::make_shared<filling_disk>();
+  auto disk = std::make_shared<faulty_disk>();
   context_.faults = disk;
   open();
   append(make_batch(2, 1000));
@@ -533,7 +451,7 @@ TEST_F(partition_log_test, ACleanReopenKeepsEverything) {
   config.index_interval_bytes = 128;
   open(config);
   for (int i = 0; i < 30; ++i) append(make_batch(2, 1000 + i, "k", protocol::compression_codec::zstd, 80));
-  const auto before = read_everything();
+  const auto before = read_all(*log_);
   std::int64_t max_offset = -1;
   std::int64_t max_timestamp = -1;
   log_->max_timestamp_offset(max_offset, max_timestamp);
@@ -545,7 +463,7 @@ TEST_F(partition_log_test, ACleanReopenKeepsEverything) {
   ASSERT_FALSE(partition_log::open(log_dir(), {"topic", 0}, config, context_, options, log_, report));
   EXPECT_EQ(report.segments_scanned, 0);
   EXPECT_EQ(log_->log_end_offset(), 60);
-  EXPECT_EQ(read_everything(), before);
+  EXPECT_EQ(read_all(*log_), before);
   std::int64_t offset_after = -1;
   std::int64_t timestamp_after = -1;
   log_->max_timestamp_offset(offset_after, timestamp_after);
@@ -590,7 +508,7 @@ TEST_F(partition_log_test, ConcurrentAppendsGetDistinctContiguousOffsetsWhileRea
   ASSERT_EQ(all.size(), static_cast<std::size_t>(writers * appends_per_writer));
   for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<std::int64_t>(2 * i));
   log_->set_high_watermark(log_->log_end_offset());
-  EXPECT_EQ(read_everything().size(), all.size() * 2);
+  EXPECT_EQ(read_all(*log_).size(), all.size() * 2);
 }
 
 TEST(topic_partition_test, DirectoryNamesRoundTrip) {
@@ -648,7 +566,7 @@ TEST_F(partition_log_test, SwapRefusesSegmentsTheLogNoLongerHolds) {
                                    clock_->now_ms(), replacement, ".cleaned"));
   EXPECT_EQ(log_->replace_segments({stale[0]}, std::move(replacement)),
             make_error_code(storage_errc::invalid_argument));
-  EXPECT_EQ(read_everything().size(), 20u);
+  EXPECT_EQ(read_all(*log_).size(), 20u);
   // The active segment is never swapped either.
   ASSERT_FALSE(log_segment::create(log_dir(), log_->segments().back()->base_offset(),
                                    log_segment::options::from(config, nullptr), clock_->now_ms(), replacement,

@@ -3,7 +3,6 @@
 // files, clean-shutdown trust (no scan), and the leftovers of interrupted compaction swaps. Each pins that recovery
 // keeps exactly the intact prefix, reports what it cut, and leaves a log that takes appends again.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -11,15 +10,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <memory>
-#include <random>
 #include <set>
 #include <span>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "storage_test_support.h"
 #include "vltava/protocol/record_batch.h"
 #include "vltava/protocol/record_batch_builder.h"
 #include "vltava/storage/log_segment.h"
@@ -31,17 +29,10 @@ namespace vltava::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace vltava::storage::testing;
 using protocol::bytes;
 
 constexpr std::int64_t first_timestamp = 1'700'000'000'000;
-
-struct stored_record {
-  std::int64_t offset = 0;
-  std::int64_t timestamp = 0;
-  std::string key;
-  std::string value;
-  bool operator==(const stored_record&) const = default;
-};
 
 // Where a batch landed and what it holds.
 struct written_batch {
@@ -53,33 +44,6 @@ struct written_batch {
   std::uint64_t size = 0;
   std::vector<stored_record> records;
 };
-
-protocol::byte_span as_bytes(const std::string& text) {
-  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-
-std::vector<stored_record> decode_records(protocol::byte_span data) {
-  std::vector<stored_record> out;
-  protocol::record_batch_splitter splitter(data);
-  protocol::record_batch_view batch;
-  protocol::record_reader reader;
-  while (splitter.next(batch)) {
-    EXPECT_FALSE(batch.validate()) << "batch at offset " << batch.header().base_offset;
-    EXPECT_FALSE(reader.open(batch));
-    protocol::record_view record;
-    while (reader.next(record)) {
-      stored_record r;
-      r.offset = batch.offset_of(record);
-      r.timestamp = batch.timestamp_of(record);
-      if (record.key) r.key.assign(record.key->begin(), record.key->end());
-      if (record.value) r.value.assign(record.value->begin(), record.value->end());
-      out.push_back(r);
-    }
-    EXPECT_FALSE(reader.error());
-  }
-  EXPECT_FALSE(splitter.error());
-  return out;
-}
 
 // Batch number i of the test logs: 1 to 4 records, values of varied length, every third batch gzip-compressed and
 // every fifth lz4-compressed; timestamps grow with i.
@@ -104,28 +68,11 @@ bytes make_test_batch(int i, const std::string& tag = "b") {
   return out;
 }
 
-std::vector<std::uint8_t> read_file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file_bytes(const fs::path& path, const std::vector<std::uint8_t>& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-}
-
 void flip_byte(const fs::path& path, std::uint64_t position, std::uint8_t mask) {
   auto data = read_file_bytes(path);
   ASSERT_LT(position, data.size());
   data[position] ^= mask;
   write_file_bytes(path, data);
-}
-
-void copy_directory(const fs::path& from, const fs::path& to) {
-  std::error_code ignored;
-  fs::remove_all(to, ignored);
-  fs::create_directories(to.parent_path());
-  fs::copy(from, to, fs::copy_options::recursive);
 }
 
 std::vector<stored_record> records_of(const std::vector<written_batch>& batches, std::size_t count) {
@@ -136,46 +83,15 @@ std::vector<stored_record> records_of(const std::vector<written_batch>& batches,
   return out;
 }
 
-// Every record of the log, read batch by batch from the log start offset to the log end offset.
-std::vector<stored_record> read_all(const partition_log& log) {
-  std::vector<stored_record> all;
-  std::int64_t offset = log.log_start_offset();
-  const std::int64_t end = log.log_end_offset();
-  while (offset < end) {
-    read_result result;
-    EXPECT_FALSE(log.read(offset, 64 * 1024, end, true, result));
-    bytes data;
-    EXPECT_FALSE(result.records.read_into(data));
-    const auto records = decode_records(data);
-    if (records.empty()) {
-      ADD_FAILURE() << "nothing readable at offset " << offset << " below the log end " << end;
-      break;
-    }
-    for (const auto& r : records) {
-      if (r.offset >= offset) all.push_back(r);
-    }
-    offset = records.back().offset + 1;
-  }
-  return all;
-}
-
-class RecoveryTest : public ::testing::Test {
+class RecoveryTest : public temp_dir_test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    root_ = fs::temp_directory_path() / ("vltava-recovery-test-" + std::string(info->name()) + "-" +
-                                         std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    temp_dir_test::SetUp();
     clock_ = std::make_shared<manual_clock>(first_timestamp + 10'000);
     context_.time = clock_;
     // Small segments (2 to 3 of them for 20 batches) and a small index interval, so that indexes have entries.
     config_.segment_bytes = 1500;
     config_.index_interval_bytes = 256;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
   }
 
   std::shared_ptr<partition_log> open_log(const fs::path& dir, const partition_log::open_options& options,
@@ -230,7 +146,7 @@ class RecoveryTest : public ::testing::Test {
   // the files as a crash would leave them (no seal, no close). Returns the batches; the copy is in crashed_dir().
   std::vector<written_batch> make_crashed_log(int count = 20) {
     log_recovery_report report;
-    auto log = open_log(root_ / "live" / "topic-0", clean(0), report);
+    auto log = open_log(dir_ / "live" / "topic-0", clean(0), report);
     EXPECT_TRUE(log);
     if (!log) return {};
     auto batches = write_batches(*log, count);
@@ -239,7 +155,7 @@ class RecoveryTest : public ::testing::Test {
     EXPECT_FALSE(log->close());
     return batches;
   }
-  fs::path crashed_dir() const { return root_ / "crashed" / "topic-0"; }
+  fs::path crashed_dir() const { return dir_ / "crashed" / "topic-0"; }
 
   static std::vector<std::string> segment_files(const std::vector<written_batch>& batches) {
     std::vector<std::string> files;
@@ -249,7 +165,6 @@ class RecoveryTest : public ::testing::Test {
     return files;
   }
 
-  fs::path root_;
   std::shared_ptr<manual_clock> clock_;
   storage_context context_;
   log_config config_;
@@ -313,7 +228,7 @@ TEST_F(RecoveryTest, CutAtEveryPositionInsideTheLastBatchesKeepsExactlyTheIntact
     }
   }
 
-  const fs::path work = root_ / "cut" / "topic-0";
+  const fs::path work = dir_ / "cut" / "topic-0";
   for (std::uint64_t cut = batches[first_cut_batch].position; cut <= file_size; ++cut) {
     SCOPED_TRACE("cut at " + std::to_string(cut));
     copy_directory(crashed_dir(), work);
@@ -372,7 +287,7 @@ TEST_F(RecoveryTest, CutInsideTheFirstBatchOfTheLastSegmentLeavesItEmpty) {
   const auto& first = batches[first_in_last];
   ASSERT_EQ(first.position, 0u);
   const auto segment_count = segment_files(batches).size();
-  const fs::path work = root_ / "cut" / "topic-0";
+  const fs::path work = dir_ / "cut" / "topic-0";
   for (const std::uint64_t cut : std::vector<std::uint64_t>{0, 1, 11, 12, 60, 61, first.size - 1}) {
     SCOPED_TRACE("cut at " + std::to_string(cut));
     copy_directory(crashed_dir(), work);
@@ -425,7 +340,7 @@ TEST_F(RecoveryTest, FlippedByteInAMiddleBatchKeepsOnlyTheBatchesBeforeIt) {
       {victim.size / 2, 0x20, "middle of the records"},
       {victim.size - 1, 0x01, "last byte"},
   };
-  const fs::path work = root_ / "flip" / "topic-0";
+  const fs::path work = dir_ / "flip" / "topic-0";
   for (const auto& f : flips) {
     SCOPED_TRACE(std::string("flip of the ") + f.what + " at +" + std::to_string(f.at));
     copy_directory(crashed_dir(), work);
@@ -467,7 +382,7 @@ TEST_F(RecoveryTest, CorruptionInAnOlderSegmentIsFoundOnlyAboveTheRecoveryPoint)
 
   {
     SCOPED_TRACE("recovery point 0: the corrupt segment is scanned");
-    const fs::path work = root_ / "scanned" / "topic-0";
+    const fs::path work = dir_ / "scanned" / "topic-0";
     copy_directory(crashed_dir(), work);
     log_recovery_report report;
     auto log = open_log(work, unclean(0), report);
@@ -491,7 +406,7 @@ TEST_F(RecoveryTest, CorruptionInAnOlderSegmentIsFoundOnlyAboveTheRecoveryPoint)
   }
   {
     SCOPED_TRACE("recovery point at the next segment: the corrupt segment is trusted");
-    const fs::path work = root_ / "trusted" / "topic-0";
+    const fs::path work = dir_ / "trusted" / "topic-0";
     copy_directory(crashed_dir(), work);
     log_recovery_report report;
     auto log = open_log(work, unclean(next_segment_base), report);
@@ -564,7 +479,7 @@ void expect_whole_index_files(const fs::path& dir) {
 // reads by offset and by timestamp exactly as before.
 TEST_F(RecoveryTest, MissingOrCorruptIndexFilesAreRebuiltEvenAfterACleanShutdown) {
   std::vector<written_batch> batches;
-  const fs::path pristine = root_ / "pristine" / "topic-0";
+  const fs::path pristine = dir_ / "pristine" / "topic-0";
   index_answers before;
   std::int64_t end = 0;
   std::vector<std::string> files;
@@ -639,7 +554,7 @@ TEST_F(RecoveryTest, MissingOrCorruptIndexFilesAreRebuiltEvenAfterACleanShutdown
   };
   for (const auto& s : scenarios) {
     SCOPED_TRACE(s.name);
-    const fs::path work = root_ / "damaged" / "topic-0";
+    const fs::path work = dir_ / "damaged" / "topic-0";
     copy_directory(pristine, work);
     s.damage(work);
     {
@@ -670,7 +585,7 @@ TEST_F(RecoveryTest, MissingOrCorruptIndexFilesAreRebuiltEvenAfterACleanShutdown
 // Indexes kept up across clean restarts (reopened, appended to, closed again) hold exactly the entries a rebuild from
 // the log produces: what load_tail() restores from the files continues the index as if the log had never stopped.
 TEST_F(RecoveryTest, IndexesContinuedAcrossRestartsEqualRebuiltOnes) {
-  const fs::path dir = root_ / "restarted" / "topic-0";
+  const fs::path dir = dir_ / "restarted" / "topic-0";
   std::vector<written_batch> batches;
   std::vector<std::vector<offset_position>> continued;
   std::int64_t end = 0;
@@ -708,7 +623,7 @@ TEST_F(RecoveryTest, IndexesContinuedAcrossRestartsEqualRebuiltOnes) {
 // A clean shutdown is trusted: nothing is scanned, so even a corrupted record goes unnoticed at open. Without one,
 // exactly the segments holding offsets at or after the recovery point are scanned.
 TEST_F(RecoveryTest, CleanShutdownSkipsScanningAndTheRecoveryPointLimitsIt) {
-  const fs::path pristine = root_ / "pristine" / "topic-0";
+  const fs::path pristine = dir_ / "pristine" / "topic-0";
   std::vector<written_batch> batches;
   {
     log_recovery_report report;
@@ -742,7 +657,7 @@ TEST_F(RecoveryTest, CleanShutdownSkipsScanningAndTheRecoveryPointLimitsIt) {
   for (const auto& c : cases) {
     SCOPED_TRACE("clean " + std::to_string(c.options.clean_shutdown) + ", recovery point " +
                  std::to_string(c.options.recovery_point));
-    const fs::path work = root_ / "work" / "topic-0";
+    const fs::path work = dir_ / "work" / "topic-0";
     copy_directory(pristine, work);
     log_recovery_report report;
     auto log = open_log(work, c.options, report);
@@ -759,7 +674,7 @@ TEST_F(RecoveryTest, CleanShutdownSkipsScanningAndTheRecoveryPointLimitsIt) {
 
   {
     SCOPED_TRACE("a corrupted record under a clean shutdown is not looked for");
-    const fs::path work = root_ / "corrupt" / "topic-0";
+    const fs::path work = dir_ / "corrupt" / "topic-0";
     copy_directory(pristine, work);
     const auto& victim = batches[batches.size() - 2];
     flip_byte(work / victim.file, victim.position + victim.size - 1, 0x01);
@@ -774,7 +689,7 @@ TEST_F(RecoveryTest, CleanShutdownSkipsScanningAndTheRecoveryPointLimitsIt) {
   }
   {
     SCOPED_TRACE("a tail that does not parse is cut even under a clean shutdown");
-    const fs::path work = root_ / "junk" / "topic-0";
+    const fs::path work = dir_ / "junk" / "topic-0";
     copy_directory(pristine, work);
     const auto size = fs::file_size(work / files.back());
     {
@@ -812,7 +727,7 @@ TEST_F(RecoveryTest, InterruptedCompactionLeftoversAreResolvedAtOpen) {
 
   {
     SCOPED_TRACE(".cleaned and .deleted files");
-    const fs::path work = root_ / "cleaned" / "topic-0";
+    const fs::path work = dir_ / "cleaned" / "topic-0";
     copy_directory(crashed_dir(), work);
     const auto names_before = directory_names(work);
     write_file_bytes(work / (first_stem + ".log.cleaned"), {1, 2, 3, 4, 5});
@@ -848,7 +763,7 @@ TEST_F(RecoveryTest, InterruptedCompactionLeftoversAreResolvedAtOpen) {
   }
   for (const bool indexes_gone : {false, true}) {
     SCOPED_TRACE(indexes_gone ? ".log.swap after the old indexes were removed" : ".log.swap beside the old files");
-    const fs::path work = root_ / "swap" / "topic-0";
+    const fs::path work = dir_ / "swap" / "topic-0";
     copy_directory(crashed_dir(), work);
     write_file_bytes(work / (first_stem + ".log.swap"), compacted);
     write_file_bytes(work / (first_stem + ".index.swap"), {});
@@ -877,7 +792,7 @@ TEST_F(RecoveryTest, InterruptedCompactionLeftoversAreResolvedAtOpen) {
 TEST_F(RecoveryTest, SwapInterruptedAtEachStepRecoversEitherTheOldOrTheNewSegments) {
   for (int step = 1; step <= 5; ++step) {
     SCOPED_TRACE("crash before swap step " + std::to_string(step));
-    const fs::path live = root_ / ("live-" + std::to_string(step)) / "topic-0";
+    const fs::path live = dir_ / ("live-" + std::to_string(step)) / "topic-0";
     log_recovery_report report;
     auto log = open_log(live, clean(0), report);
     ASSERT_TRUE(log);
@@ -917,7 +832,7 @@ TEST_F(RecoveryTest, SwapInterruptedAtEachStepRecoversEitherTheOldOrTheNewSegmen
     const auto interrupted =
         log->replace_segments(old_segments, std::move(replacement), [&](int at) { return at != step; });
     EXPECT_TRUE(interrupted);
-    const fs::path crashed = root_ / ("crashed-" + std::to_string(step)) / "topic-0";
+    const fs::path crashed = dir_ / ("crashed-" + std::to_string(step)) / "topic-0";
     copy_directory(live, crashed);
     (void)log->close();
     log.reset();

@@ -2,36 +2,25 @@
 #include "vltava/storage/time_index.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "storage_test_support.h"
 #include "vltava/storage/storage_error.h"
 
 namespace vltava::storage {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace vltava::storage::testing;
 
 using raw_bytes = std::vector<std::uint8_t>;
-
-raw_bytes read_file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return raw_bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_file_bytes(const fs::path& path, const raw_bytes& bytes, std::ios::openmode mode = std::ios::trunc) {
-  std::ofstream out(path, std::ios::binary | mode);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
 
 // One raw .timeindex entry, built by hand so that the tests do not trust the code under test for the layout.
 raw_bytes raw_entry(std::int64_t timestamp, std::uint32_t relative_offset) {
@@ -42,39 +31,13 @@ raw_bytes raw_entry(std::int64_t timestamp, std::uint32_t relative_offset) {
   return out;
 }
 
-raw_bytes concat(std::initializer_list<raw_bytes> parts) {
-  raw_bytes out;
-  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
-// Plays a full disk on demand: the write stores at most `allow` bytes, then reports ENOSPC.
-class full_disk final : public io_fault_injector {
- public:
-  bool armed = false;
-  std::size_t allow = 0;
-  std::error_code before_write(const fs::path& file, std::size_t& allowed) noexcept override {
-    (void)file;
-    if (!armed) return {};
-    allowed = std::min(allowed, allow);
-    return std::make_error_code(std::errc::no_space_on_device);
-  }
-};
-
 using entries_t = std::vector<timestamp_offset>;
 
-class TimeIndexTest : public ::testing::Test {
+class TimeIndexTest : public temp_dir_test {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("vltava_time_index_test_" + std::string(info->name()) + "_" +
-                                        std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
+    temp_dir_test::SetUp();
     path_ = dir_ / "00000000000000000100.timeindex";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   std::unique_ptr<time_index> open_index(std::int64_t base_offset, std::size_t max_bytes = 1 << 20,
@@ -85,7 +48,6 @@ class TimeIndexTest : public ::testing::Test {
     return index;
   }
 
-  fs::path dir_;
   fs::path path_;
 };
 
@@ -332,7 +294,7 @@ TEST_F(TimeIndexTest, IsFullWhenAnotherEntryWouldPassMaxBytes) {
 }
 
 TEST_F(TimeIndexTest, FailedAppendLeavesTheIndexAndFileUnchanged) {
-  auto disk = std::make_shared<full_disk>();
+  auto disk = std::make_shared<faulty_disk>();
   auto index = open_index(0, 1 << 20, disk);
   ASSERT_TRUE(index);
   ASSERT_FALSE(index->maybe_append(1000, 10));
@@ -341,7 +303,7 @@ TEST_F(TimeIndexTest, FailedAppendLeavesTheIndexAndFileUnchanged) {
   // Nothing written, and a write torn part way (a disk that fills mid-entry).
   for (std::size_t allow : {std::size_t{0}, std::size_t{5}}) {
     SCOPED_TRACE("allow " + std::to_string(allow));
-    disk->armed = true;
+    disk->full = true;
     disk->allow = allow;
     EXPECT_EQ(index->maybe_append(2000, 20), storage_errc::disk_full);
     EXPECT_EQ(index->entries(), (entries_t{{1000, 10}}));
@@ -351,7 +313,7 @@ TEST_F(TimeIndexTest, FailedAppendLeavesTheIndexAndFileUnchanged) {
 
   // Once space returns the same entry goes in: the failed attempt left no trace in memory either (else it would be
   // skipped as an old timestamp).
-  disk->armed = false;
+  disk->full = false;
   ASSERT_FALSE(index->maybe_append(2000, 20));
   EXPECT_EQ(index->entries().size(), 2u);
   index.reset();
