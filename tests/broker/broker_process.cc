@@ -147,6 +147,7 @@ std::string broker_process::log_contents() const { return read_whole_file(stderr
   for (auto& argument : arguments) argv.push_back(argument.data());
   argv.push_back(nullptr);
   const std::string log_path = stderr_file().string();
+  const std::string exec_failure = "broker_process: cannot execute " + binary + "\n";
   const pid_t parent = ::getpid();
 
   const pid_t child = ::fork();
@@ -162,6 +163,7 @@ std::string broker_process::log_contents() const { return read_whole_file(stderr
     ::dup2(log, STDOUT_FILENO);
     ::dup2(log, STDERR_FILENO);
     ::execv(argv[0], argv.data());
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, exec_failure.data(), exec_failure.size());
     ::_exit(127);
   }
   pid_ = child;

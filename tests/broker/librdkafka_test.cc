@@ -1,6 +1,8 @@
 // The real broker driven by an unmodified client, librdkafka (C API): produce and consume with every codec, every
 // acks setting, the message size limit, topic auto-creation on and off, the admin API, restarts, a crash in the
-// middle of an acks=all stream, an idempotent producer across a crash, and offset lookups.
+// middle of an acks=all stream, an idempotent producer across a crash, and offset lookups. Two tests add a raw
+// client (raw_client.h) where librdkafka cannot be steered: batches compressed by our own builder for the consumer
+// to read, and an idempotent batch retried after a crash.
 //
 // Each test starts its own broker (port 0, temporary directory). Consumers use the legacy simple-consumer API
 // (rd_kafka_consume_start), which needs no consumer group. Every wait polls a condition until a deadline.
