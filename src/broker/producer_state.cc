@@ -244,10 +244,13 @@ bool partition_producer_state::expired(const producer_entry& entry, std::int64_t
   return idle >= expiration_ms_;
 }
 
-const producer_entry* partition_producer_state::live_entry_locked(std::int64_t producer_id, std::int64_t now) {
+const producer_entry* partition_producer_state::live_entry_locked(std::int64_t producer_id, std::int64_t now,
+                                                                  std::int64_t log_start_offset) {
   auto it = producers_.find(producer_id);
   if (it == producers_.end()) return nullptr;
-  if (expired(it->second, now)) {
+  // Expired, or all its batches gone to retention or DeleteRecords (Kafka's evictUnretainedProducers).
+  const auto& batches = it->second.batches;
+  if (expired(it->second, now) || (!batches.empty() && batches.back().last_offset < log_start_offset)) {
     producers_.erase(it);
     return nullptr;
   }
@@ -273,6 +276,7 @@ producer_append_result partition_producer_state::append(storage::partition_log& 
   }
 
   // Check every batch, as if those before it in this append were already written (a request may carry several).
+  const std::int64_t log_start_offset = log.log_start_offset();
   std::map<std::int64_t, producer_entry> staged;
   for (const auto& info : infos) {
     if (!info.idempotent()) continue;
@@ -280,7 +284,7 @@ producer_append_result partition_producer_state::append(storage::partition_log& 
     if (auto it = staged.find(info.producer_id); it != staged.end()) {
       entry = &it->second;
     } else {
-      entry = live_entry_locked(info.producer_id, now);
+      entry = live_entry_locked(info.producer_id, now, log_start_offset);
     }
     sequence_check check = check_producer_batch(entry, info);
     if (check.duplicate) {

@@ -122,9 +122,9 @@ std::error_code partition_log::load(const open_options& options, log_recovery_re
       remove_quietly(entry.path());  // index files of a swap: rebuilt from the log instead
     } else if (ends_with(name, log_extension)) {
       log_bases.insert(base);
-    } else {
+    } else if (ends_with(name, ".index") || ends_with(name, ".timeindex")) {
       index_files.push_back(entry.path());
-    }
+    }  // other files named by an offset (producer-state .snapshot files) belong to the layers above
   }
   if (fs_error) return from_errno(fs_error.value());
   for (const std::int64_t base : swap_bases) {

@@ -286,6 +286,19 @@ TEST_F(producer_state_test, ProducersExpireAfterIdleTime) {
   EXPECT_EQ(state->producer_count(), 0u);
 }
 
+TEST_F(producer_state_test, ProducerWhoseBatchesWereDeletedIsUnknown) {
+  ASSERT_EQ(produce(producer_batch_bytes(7, 0, 0, 2)).error, error_code::none);
+  ASSERT_EQ(produce(producer_batch_bytes(8, 0, 0, 2)).error, error_code::none);
+  log_->set_high_watermark(log_->log_end_offset());
+  std::int64_t new_start = 0;
+  ASSERT_FALSE(log_->delete_records_before(2, new_start));
+  ASSERT_EQ(new_start, 2);
+  // Producer 7 has nothing left in the log: forgotten, as Kafka evicts it, so any sequence goes.
+  EXPECT_EQ(produce(producer_batch_bytes(7, 0, 9, 1)).error, error_code::none);
+  // Producer 8's last batch is still there: its sequences are still checked.
+  EXPECT_EQ(produce(producer_batch_bytes(8, 0, 9, 1)).error, error_code::out_of_order_sequence_number);
+}
+
 TEST_F(producer_state_test, AppendsForgetExpiredProducersWithoutAPeriodicTask) {
   ASSERT_EQ(produce(producer_batch_bytes(7, 0, 0, 1)).error, error_code::none);
   ASSERT_EQ(produce(producer_batch_bytes(8, 0, 0, 1)).error, error_code::none);
@@ -390,10 +403,8 @@ TEST_F(producer_state_test, DeduplicationSurvivesACleanRestart) {
   EXPECT_EQ(log_->log_end_offset(), 3);
 }
 
-// Disabled until storage::partition_log::load stops deleting files named "<20 digits>.<anything>" that are not a
-// segment's (it takes "<offset>.snapshot" for a stray index file). Until then a restart rebuilds by scanning, which
-// DeduplicationSurvivesACleanRestart covers.
-TEST_F(producer_state_test, DISABLED_SnapshotSurvivesReopeningTheLog) {
+// The snapshot file must survive the storage layer's cleanup of stray index files when the log is reopened.
+TEST_F(producer_state_test, SnapshotSurvivesReopeningTheLog) {
   ASSERT_EQ(produce(producer_batch_bytes(7, 0, 0, 3)).error, error_code::none);
   ASSERT_FALSE(manager_->save());
   reopen_log();

@@ -132,7 +132,7 @@ class partition_producer_state {
  private:
   [[nodiscard]] std::error_code load_locked(storage::partition_log& log);
   [[nodiscard]] std::error_code scan_locked(storage::partition_log& log, std::int64_t from);
-  const producer_entry* live_entry_locked(std::int64_t producer_id, std::int64_t now);
+  const producer_entry* live_entry_locked(std::int64_t producer_id, std::int64_t now, std::int64_t log_start_offset);
   bool expired(const producer_entry& entry, std::int64_t now) const noexcept;
 
   const std::weak_ptr<storage::partition_log> log_;
