@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../storage/storage_test_support.h"
+#include "handler_test_support.h"
 #include "vltava/broker/broker_services.h"
 #include "vltava/broker/handlers.h"
 #include "vltava/broker/partition_waiters.h"
@@ -32,38 +33,8 @@ using steady = std::chrono::steady_clock;
 
 constexpr std::int16_t fetch_version = 12;
 
-// One handler call: the request frame, the context that points into it, and the answer once done.
-struct handler_call {
-  std::shared_ptr<std::vector<std::uint8_t>> frame = std::make_shared<std::vector<std::uint8_t>>();
-  std::unique_ptr<request_context> ctx;
-  std::vector<std::uint8_t> response;
-  bool done = false;
-};
-
-class fetch_handler_test : public storage::testing::temp_dir_test {
+class fetch_handler_test : public testing::handler_test {
  protected:
-  void SetUp() override {
-    temp_dir_test::SetUp();
-    storage::log_manager_config config;
-    config.log_dirs = {dir_ / "logs"};
-    config.cleaner_enable = false;
-    storage::log_manager_startup startup;
-    ASSERT_FALSE(storage::log_manager::open(config, {}, logs_, startup));
-    topics_ = std::make_unique<topic_registry>(*logs_, config.defaults, apply_topic_log_config);
-    ASSERT_FALSE(topics_->load());
-    ASSERT_EQ(topics_->create("t", 2, 1, {}, false).error, error_code::none);
-    producers_ = std::make_unique<producer_state_manager>(storage::storage_context{}, 86'400'000);
-    services_ = std::make_unique<broker_services>(broker_settings{}, *logs_, *topics_, *producers_, apis_);
-  }
-  void TearDown() override {
-    services_.reset();
-    producers_.reset();
-    topics_.reset();
-    if (logs_) (void)logs_->shutdown();
-    logs_.reset();
-    temp_dir_test::TearDown();
-  }
-
   // Appends as Produce does: the batch, then the high watermark, then the wake-up.
   std::size_t produce(std::int32_t partition, protocol::bytes batch) {
     auto t = topics_->find("t");
@@ -76,47 +47,10 @@ class fetch_handler_test : public storage::testing::temp_dir_test {
   }
 
   template <class Request>
-  std::unique_ptr<handler_call> start(handler_function handler, const Request& request, std::int16_t version) {
-    auto call = std::make_unique<handler_call>();
-    protocol::writer w(*call->frame);
-    EXPECT_FALSE(request.encode(w, version));
-    protocol::request_header header;
-    header.request_api_key = static_cast<std::int16_t>(Request::api);
-    header.request_api_version = version;
-    header.correlation_id = 7;
-    protocol::reader body(protocol::byte_span(call->frame->data(), call->frame->size()), call->frame);
-    call->ctx.reset(new request_context{header, version, call->frame, body, "test", *services_});
-    boost::asio::co_spawn(io_, handler(*call->ctx, call->response), [raw = call.get()](std::exception_ptr e) {
-      if (e) ADD_FAILURE() << "the handler threw";
-      raw->done = true;
-    });
-    io_.restart();
-    io_.poll();  // runs the handler until it answers or waits
+  std::unique_ptr<testing::handler_call> start(handler_function handler, const Request& request, std::int16_t version) {
+    auto call = encoded(request, version);
+    spawn(handler, *call, Request::api, version);
     return call;
-  }
-
-  // Runs the io_context until the call is answered (at most 20 s).
-  void finish(handler_call& call) {
-    const auto deadline = steady::now() + std::chrono::seconds(20);
-    while (!call.done && steady::now() < deadline) {
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(100));
-    }
-    ASSERT_TRUE(call.done);
-  }
-
-  template <class Response>
-  static Response decode(const handler_call& call, std::int16_t version) {
-    Response body;
-    protocol::reader r(protocol::byte_span(call.response.data(), call.response.size()));
-    EXPECT_EQ(r.read_int32(), static_cast<std::int32_t>(call.response.size() - 4));
-    protocol::response_header header;
-    EXPECT_FALSE(
-        header.decode(r, protocol::response_header_version(static_cast<std::int16_t>(Response::api), version)));
-    EXPECT_EQ(header.correlation_id, 7);
-    EXPECT_FALSE(body.decode(r, version));
-    EXPECT_TRUE(r.at_end());
-    return body;
   }
 
   static protocol::fetch_request fetch_of(std::vector<std::pair<std::int32_t, std::int64_t>> partitions,
@@ -135,13 +69,6 @@ class fetch_handler_test : public storage::testing::temp_dir_test {
     }
     return request;
   }
-
-  boost::asio::io_context io_;
-  protocol::api_registry apis_{{}};
-  std::unique_ptr<storage::log_manager> logs_;
-  std::unique_ptr<topic_registry> topics_;
-  std::unique_ptr<producer_state_manager> producers_;
-  std::unique_ptr<broker_services> services_;
 };
 
 TEST_F(fetch_handler_test, DataAlreadyThereIsAnsweredAtOnce) {
@@ -312,7 +239,7 @@ TEST_F(fetch_handler_test, IncrementalSessionListsOnlyWhatChanged) {
 }
 
 TEST_F(fetch_handler_test, MalformedRequestClosesTheConnection) {
-  auto call = std::make_unique<handler_call>();
+  auto call = std::make_unique<testing::handler_call>();
   *call->frame = {0x00, 0x01};  // far too short for any Fetch body
   protocol::request_header header;
   header.request_api_key = 1;

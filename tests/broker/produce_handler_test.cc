@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../storage/storage_test_support.h"
+#include "handler_test_support.h"
 #include "vltava/broker/broker_services.h"
 #include "vltava/broker/handlers.h"
 #include "vltava/broker/partition_waiters.h"
@@ -34,13 +35,6 @@ using steady = std::chrono::steady_clock;
 
 constexpr std::int16_t produce_version = 9;
 
-struct handler_call {
-  std::shared_ptr<std::vector<std::uint8_t>> frame = std::make_shared<std::vector<std::uint8_t>>();
-  std::unique_ptr<request_context> ctx;
-  std::vector<std::uint8_t> response;
-  bool done = false;
-};
-
 bytes idempotent_batch(std::int64_t producer_id, std::int16_t epoch, std::int32_t sequence, int count,
                        bool transactional = false) {
   protocol::record_batch_builder_options options;
@@ -55,77 +49,20 @@ bytes idempotent_batch(std::int64_t producer_id, std::int16_t epoch, std::int32_
   return out;
 }
 
-class produce_handler_test : public storage::testing::temp_dir_test {
+class produce_handler_test : public testing::handler_test {
  protected:
-  void SetUp() override {
-    temp_dir_test::SetUp();
-    storage::log_manager_config config;
-    config.log_dirs = {dir_ / "logs"};
-    config.cleaner_enable = false;
-    storage::log_manager_startup startup;
-    ASSERT_FALSE(storage::log_manager::open(config, {}, logs_, startup));
-    topics_ = std::make_unique<topic_registry>(*logs_, config.defaults, apply_topic_log_config);
-    ASSERT_FALSE(topics_->load());
-    ASSERT_EQ(topics_->create("t", 2, 1, {}, false).error, error_code::none);
-    producers_ = std::make_unique<producer_state_manager>(storage::storage_context{}, 86'400'000);
-    ASSERT_FALSE(producers_->load(dir_ / "logs", *topics_));
-    services_ = std::make_unique<broker_services>(settings_, *logs_, *topics_, *producers_, apis_);
-  }
-  void TearDown() override {
-    services_.reset();
-    producers_.reset();
-    topics_.reset();
-    if (logs_) (void)logs_->shutdown();
-    logs_.reset();
-    temp_dir_test::TearDown();
-  }
-
   template <class Request>
-  std::unique_ptr<handler_call> start(handler_function handler, const Request& request, std::int16_t version) {
-    auto call = std::make_unique<handler_call>();
-    protocol::writer w(*call->frame);
-    EXPECT_FALSE(request.encode(w, version));
-    return start_raw(handler, std::move(call), Request::api, version);
+  std::unique_ptr<testing::handler_call> start(handler_function handler, const Request& request, std::int16_t version) {
+    return start_raw(handler, encoded(request, version), Request::api, version);
   }
 
-  std::unique_ptr<handler_call> start_raw(handler_function handler, std::unique_ptr<handler_call> call,
-                                          protocol::api_key api, std::int16_t version) {
-    protocol::request_header header;
-    header.request_api_key = static_cast<std::int16_t>(api);
-    header.request_api_version = version;
-    header.correlation_id = 7;
-    protocol::reader body(protocol::byte_span(call->frame->data(), call->frame->size()), call->frame);
-    call->ctx.reset(new request_context{header, version, call->frame, body, "test", *services_});
-    boost::asio::co_spawn(io_, handler(*call->ctx, call->response), [raw = call.get()](std::exception_ptr e) {
-      if (e) ADD_FAILURE() << "the handler threw";
-      raw->done = true;
-    });
+  // Runs handler to its answer on a frame the test wrote itself.
+  std::unique_ptr<testing::handler_call> start_raw(handler_function handler,
+                                                   std::unique_ptr<testing::handler_call> call, protocol::api_key api,
+                                                   std::int16_t version) {
+    spawn(handler, *call, api, version);
     finish(*call);
     return call;
-  }
-
-  // Runs the io_context until the call is done (at most 20 s): acks=all completes on a flusher thread.
-  void finish(handler_call& call) {
-    const auto deadline = steady::now() + std::chrono::seconds(20);
-    while (!call.done && steady::now() < deadline) {
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(100));
-    }
-    ASSERT_TRUE(call.done);
-  }
-
-  template <class Response>
-  static Response decode(const handler_call& call, std::int16_t version) {
-    Response body;
-    protocol::reader r(protocol::byte_span(call.response.data(), call.response.size()));
-    EXPECT_EQ(r.read_int32(), static_cast<std::int32_t>(call.response.size() - 4));
-    protocol::response_header header;
-    EXPECT_FALSE(
-        header.decode(r, protocol::response_header_version(static_cast<std::int16_t>(Response::api), version)));
-    EXPECT_EQ(header.correlation_id, 7);
-    EXPECT_FALSE(body.decode(r, version));
-    EXPECT_TRUE(r.at_end());
-    return body;
   }
 
   static protocol::produce_request produce_of(const std::string& topic,
@@ -158,14 +95,6 @@ class produce_handler_test : public storage::testing::temp_dir_test {
   std::shared_ptr<storage::partition_log> log_of(const std::string& topic, std::int32_t partition) {
     return topics_->find(topic)->partitions.at(partition).log;
   }
-
-  boost::asio::io_context io_;
-  broker_settings settings_;
-  protocol::api_registry apis_{{}};
-  std::unique_ptr<storage::log_manager> logs_;
-  std::unique_ptr<topic_registry> topics_;
-  std::unique_ptr<producer_state_manager> producers_;
-  std::unique_ptr<broker_services> services_;
 };
 
 TEST_F(produce_handler_test, AcksOneAppendsAndAnswersWithOffsets) {
@@ -406,7 +335,7 @@ TEST_F(produce_handler_test, AppendsWakeWaitingFetches) {
 }
 
 TEST_F(produce_handler_test, UndecodableRequestClosesTheConnection) {
-  auto call = std::make_unique<handler_call>();
+  auto call = std::make_unique<testing::handler_call>();
   call->frame->assign({0x00, 0x01, 0x02});
   call = start_raw(handle_produce, std::move(call), protocol::api_key::produce, produce_version);
   EXPECT_TRUE(call->response.empty());
