@@ -21,6 +21,7 @@
 #include "vltava/broker/broker_config.h"
 #include "vltava/broker/broker_services.h"
 #include "vltava/broker/handlers.h"
+#include "vltava/broker/periodic_task.h"
 #include "vltava/broker/producer_state.h"
 #include "vltava/broker/server.h"
 #include "vltava/broker/topic_config.h"
@@ -144,6 +145,14 @@ int run(const arguments& args) {
   services.set_advertised_address(host, port);
 
   logs->start_background_work();
+  // Producer state is snapshotted with every recovery-point checkpoint, so that after a crash the scan that rebuilds
+  // deduplication state covers at most one interval of the log, not all of it. Expired producers go at the same time.
+  broker::periodic_task producer_snapshots(
+      "producer state snapshot", std::chrono::milliseconds(config.log_flush_offset_checkpoint_interval_ms),
+      [&producers] {
+        producers.remove_expired();
+        if (auto ec = producers.save()) spdlog::warn("periodic producer state snapshot failed: {}", ec.message());
+      });
   boost::asio::signal_set signals(server.context(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
@@ -164,6 +173,7 @@ int run(const arguments& args) {
   server.run();
 
   spdlog::info("connections closed; flushing logs");
+  producer_snapshots.stop();
   int status = 0;
   if (auto ec = producers.save(config.log_dirs.front(), topics)) {
     spdlog::error("saving producer state failed: {}", ec.message());

@@ -1009,6 +1009,39 @@ TEST(LibrdkafkaTest, RetriedIdempotentBatchIsRecognisedAfterACrash) {
   EXPECT_EQ(high, 15);
 }
 
+// Producer state is snapshotted while the broker runs (with each recovery-point checkpoint), not only at a clean
+// stop, so a crash does not force a scan of the whole log to rebuild deduplication state.
+TEST(LibrdkafkaTest, ProducerStateIsSnapshottedWhileTheBrokerRuns) {
+  broker_process broker({"log.flush.offset.checkpoint.interval.ms=20"});
+  ASSERT_TRUE(broker.start());
+  auto admin = kafka_client::create(RD_KAFKA_PRODUCER, broker.bootstrap());
+  ASSERT_TRUE(admin);
+  const std::string topic = "snapshotted";
+  ASSERT_TRUE(create_topic(admin->get(), topic, 1));
+
+  raw_client client;
+  ASSERT_TRUE(client.connect(broker.host(), broker.port()));
+  protocol::init_producer_id_request init;
+  init.transaction_timeout_ms = 60000;
+  ASSERT_TRUE(client.send_request(1, 1, init));
+  protocol::init_producer_id_response identity;
+  ASSERT_TRUE(client.read_response(1, 1, identity));
+  ASSERT_EQ(identity.error_code, 0);
+  protocol::produce_response::partition_produce_response answer;
+  ASSERT_TRUE(
+      produce_raw(client, 2, topic, idempotent_batch(identity.producer_id, identity.producer_epoch, 0, 7), answer));
+  ASSERT_EQ(answer.error_code, 0);
+
+  // The snapshot file is named after the log end offset it covers (7), as Kafka names them.
+  const auto snapshot = broker.log_dir() / (topic + "-0") / "00000000000000000007.snapshot";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(snapshot) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  EXPECT_TRUE(std::filesystem::exists(snapshot)) << "no producer snapshot written while running: " << snapshot;
+  EXPECT_TRUE(broker.running());
+}
+
 TEST(LibrdkafkaTest, DeleteTopicsRemovesTheTopicAndItsData) {
   broker_process broker({"auto.create.topics.enable=false"});
   ASSERT_TRUE(broker.start());
