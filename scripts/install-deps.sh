@@ -13,8 +13,11 @@ packages=(
   # test and benchmark frameworks
   libgtest-dev libgmock-dev libbenchmark-dev
   # real clients, used only by tests (never linked into the broker)
-  librdkafka-dev kcat python3-kafka python3-confluent-kafka
+  librdkafka-dev kcat python3-kafka python3-confluent-kafka nodejs
 )
+# npm for KafkaJS (scripts/install-compat.sh). Only when no npm runs: NodeSource's nodejs bundles npm and conflicts
+# with Debian's npm package, which dpkg-query would report missing.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,3 +31,5 @@ if ((${#missing[@]})); then
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+bash "$(dirname "$0")/install-compat.sh"
