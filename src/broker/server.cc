@@ -1,9 +1,19 @@
 // Listeners, connections and dispatch: read a frame, decode its header, run the API's handler, write the answer.
 #include "vltava/broker/server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <fstream>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -52,11 +62,27 @@ class server::connection {
   std::string peer_;
 };
 
-server::server(server_options options, broker_services& services) : options_(std::move(options)), services_(services) {}
+server::server(server_options options, broker_services& services) : options_(std::move(options)), services_(services) {
+  if (const char* mode = std::getenv("VLTAVA_FILE_SENDS")) {
+    const std::string_view value(mode);
+    if (value == "sendfile") {
+      options_.file_sends = file_send_mode::sendfile;
+    } else if (value == "read") {
+      options_.file_sends = file_send_mode::read;
+    } else if (value == "copy") {
+      options_.file_sends = file_send_mode::copy;
+    } else {
+      spdlog::warn("ignoring VLTAVA_FILE_SENDS={}: not sendfile, read or copy", value);
+    }
+  }
+}
 
 server::~server() { stop(); }
 
 std::error_code server::start() {
+  // sendfile(2) has no MSG_NOSIGNAL: a client that goes away during a send must fail the call (EPIPE), not kill the
+  // broker with SIGPIPE. Asio's own writes already pass MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   for (const auto& listener : options_.listeners) {
     boost::system::error_code ec;
     asio::ip::address address = listener.host.empty() ? asio::ip::address(asio::ip::address_v4::any())
@@ -103,6 +129,9 @@ void server::run() {
   for (std::size_t i = 1; i < threads; ++i) pool.emplace_back([this] { io_.run(); });
   io_.run();
   for (auto& t : pool) t.join();
+  const auto sent = stats();
+  spdlog::info("file bytes sent since start: {} with sendfile, {} read and written", sent.sendfile_bytes,
+               sent.read_bytes);
 }
 
 void server::stop() {
@@ -170,6 +199,7 @@ asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
   spdlog::debug("connection from {}", conn->peer());
   close_reason reason{"client closed the connection"};
   std::vector<std::uint8_t> response;
+  std::vector<response_file_part> file_parts;
   while (true) {
     std::array<std::uint8_t, protocol::frame_size_prefix> size_prefix{};
     boost::system::error_code ec;
@@ -213,6 +243,7 @@ asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
     spdlog::debug("{} request {} v{} correlation {} client {}", conn->peer(), key, version, view.header.correlation_id,
                   view.header.client_id.value_or(""));
     response.clear();
+    file_parts.clear();
     const api_handler* handler = find_handler(key);
     if (handler != nullptr && handler->key == protocol::api_key::api_versions && version > handler->max_version) {
       // A newer client: tell it our range in a v0 body it can always read (PROTOCOL-NOTES.md, framing facts).
@@ -226,14 +257,17 @@ asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
       break;
     } else {
       request_context ctx{view.header, version, frame, body, conn->peer(), services_};
+      ctx.send_files = options_.file_sends != file_send_mode::copy;
       co_await handler->handle(ctx, response);
       if (ctx.close_connection) {
         reason = {"malformed request (API " + std::to_string(key) + " v" + std::to_string(version) + ")", true};
         break;
       }
+      file_parts = std::move(ctx.file_parts);
     }
     if (!response.empty()) {
-      co_await asio::async_write(socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+      ec = co_await write_response(*conn, response, file_parts);
+      file_parts.clear();  // lets go of the files
       if (ec) {
         reason = {"write failed: " + ec.message(), true};
         break;
@@ -252,6 +286,124 @@ asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
   boost::system::error_code ignored;
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
+}
+
+namespace {
+
+boost::system::error_code errno_error(int error) {
+  return boost::system::error_code(error, boost::system::system_category());
+}
+
+// TCP_CORK while a response goes out in parts: the header bytes before a file slice and the slice's first bytes
+// leave in full segments rather than a small packet each (the sockets have TCP_NODELAY). Uncorking sends what is
+// left at once.
+void set_cork(tcp::socket& socket, bool on) {
+  const int value = on ? 1 : 0;
+  (void)::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+}
+
+// One sendfile(2) call moves at most this much, so that one huge slice on a fast reader cannot hold the thread.
+constexpr std::uint64_t sendfile_chunk = std::uint64_t{1} << 30;
+constexpr std::size_t read_buffer_size = 256 * 1024;
+
+}  // namespace
+
+asio::awaitable<boost::system::error_code> server::write_response(connection& conn,
+                                                                  const std::vector<std::uint8_t>& response,
+                                                                  const std::vector<response_file_part>& parts) {
+  auto& socket = conn.socket();
+  boost::system::error_code ec;
+  if (parts.empty()) {
+    co_await asio::async_write(socket, asio::buffer(response), asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec;
+  }
+  set_cork(socket, true);
+  std::size_t written = 0;
+  for (const auto& part : parts) {
+    const std::size_t at = std::min(part.at, response.size());
+    if (at > written) {
+      co_await asio::async_write(socket, asio::buffer(response.data() + written, at - written),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ec;
+      written = at;
+    }
+    if (part.slice.empty()) continue;
+    if (options_.file_sends == file_send_mode::sendfile) {
+      ec = co_await send_file(conn, part.slice);
+    } else {
+      ec = co_await read_and_write(conn, *part.slice.source, part.slice.position, part.slice.length);
+    }
+    if (ec) co_return ec;
+  }
+  if (written < response.size()) {
+    co_await asio::async_write(socket, asio::buffer(response.data() + written, response.size() - written),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+  }
+  set_cork(socket, false);
+  co_return ec;
+}
+
+// sendfile(2) on the non-blocking socket: as much as the socket buffer takes, then a wait for writability (never a
+// blocking call on the I/O thread), until the slice is sent. The slice holds its file open, so a segment deleted
+// meanwhile still sends what the slice promised.
+asio::awaitable<boost::system::error_code> server::send_file(connection& conn, const storage::file_slice& slice) {
+  auto& socket = conn.socket();
+  boost::system::error_code ec;
+  if (!socket.native_non_blocking()) {
+    socket.native_non_blocking(true, ec);
+    if (ec) co_return ec;
+  }
+  auto offset = static_cast<off_t>(slice.position);
+  std::uint64_t left = slice.length;
+  while (left > 0) {
+    const ssize_t n = ::sendfile(socket.native_handle(), slice.source->descriptor(), &offset,
+                                 static_cast<std::size_t>(std::min(left, sendfile_chunk)));
+    if (n > 0) {
+      left -= static_cast<std::uint64_t>(n);
+      sendfile_bytes_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      continue;
+    }
+    if (n == 0) {
+      // The file ends before the slice does: the frame can no longer be completed.
+      co_return errno_error(EIO);
+    }
+    const int error = errno;
+    if (error == EINTR) continue;
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+      co_await socket.async_wait(tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return ec;
+      continue;
+    }
+    if (error == EINVAL || error == ENOSYS) {
+      // This file or socket cannot be sent from (the kernel says so before moving any byte): copy the rest.
+      co_return co_await read_and_write(conn, *slice.source, static_cast<std::uint64_t>(offset), left);
+    }
+    co_return errno_error(error);
+  }
+  co_return ec;
+}
+
+asio::awaitable<boost::system::error_code> server::read_and_write(connection& conn, const storage::file& source,
+                                                                  std::uint64_t position, std::uint64_t length) {
+  boost::system::error_code ec;
+  std::vector<std::uint8_t> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(length, read_buffer_size)));
+  while (length > 0) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+    std::size_t count = 0;
+    if (auto error = source.read_some(position, std::span<std::uint8_t>(buffer.data(), want), count)) {
+      spdlog::error("reading {} for {} failed: {}", source.path().string(), conn.peer(), error.message());
+      co_return errno_error(EIO);
+    }
+    if (count == 0) co_return errno_error(EIO);  // the file ends before the slice does
+    co_await asio::async_write(conn.socket(), asio::buffer(buffer.data(), count),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+    read_bytes_.fetch_add(count, std::memory_order_relaxed);
+    position += count;
+    length -= count;
+  }
+  co_return ec;
 }
 
 std::error_code write_ready_file(const std::filesystem::path& path, const std::vector<tcp::endpoint>& endpoints) {

@@ -50,8 +50,9 @@ struct partition_read_result {
 std::uint64_t read_partitions(std::span<const partition_read_request> requests, std::int32_t response_max_bytes,
                               isolation_level isolation, std::vector<partition_read_result>& results);
 
-// The bytes of a read, for the response. The one place where read slices become response bytes: sending them
-// straight from the file (sendfile) changes this function and the connection, nothing else.
+// The bytes of a read copied into memory, for a response on a connection that cannot send files itself (a TLS
+// listener, handler tests). Plain TCP connections send the slices with sendfile instead (records_from_file in
+// request_context.h).
 [[nodiscard]] std::error_code read_records(const storage::file_slice& slice, protocol::shared_bytes& out);
 
 // ---- ListOffsets ----

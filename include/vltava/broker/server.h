@@ -21,12 +21,21 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "vltava/broker/broker_services.h"
+#include "vltava/broker/request_context.h"
+#include "vltava/storage/file.h"
 
 namespace vltava::broker {
 
 struct listener_address {
   std::string host;  // empty or "0.0.0.0": every IPv4 interface; "::" every interface
   std::uint16_t port = 9092;
+};
+
+// How a response's file slices (Fetch record data) reach a plain TCP socket.
+enum class file_send_mode {
+  sendfile,  // from the segment file to the socket with sendfile(2), never through user space (the default)
+  read,      // read into a buffer by the connection and written: the path sendfile falls back to (EINVAL, ENOSYS)
+  copy,      // read into the encoded response by the handler, as a TLS listener has to (no file slices at all)
 };
 
 struct server_options {
@@ -36,6 +45,14 @@ struct server_options {
   std::int64_t connections_max_idle_ms = 600'000;     // connections.max.idle.ms
   std::int32_t socket_send_buffer_bytes = 102400;     // socket.send.buffer.bytes (-1: OS default)
   std::int32_t socket_receive_buffer_bytes = 102400;  // socket.receive.buffer.bytes (-1: OS default)
+  // The environment variable VLTAVA_FILE_SENDS=sendfile|read|copy overrides it (benchmarks, diagnosis).
+  file_send_mode file_sends = file_send_mode::sendfile;
+};
+
+// What the connections sent from files, since the server started.
+struct server_stats {
+  std::uint64_t sendfile_bytes = 0;  // file bytes sent with sendfile(2)
+  std::uint64_t read_bytes = 0;      // file bytes read into a buffer and written (file_send_mode::read, fallback)
 };
 
 class server {
@@ -54,6 +71,9 @@ class server {
   void stop();
 
   boost::asio::io_context& context() noexcept { return io_; }
+  server_stats stats() const noexcept {
+    return {sendfile_bytes_.load(std::memory_order_relaxed), read_bytes_.load(std::memory_order_relaxed)};
+  }
 
  public:
   class connection;  // defined in server.cc
@@ -61,6 +81,13 @@ class server {
  private:
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
   boost::asio::awaitable<void> serve(std::shared_ptr<connection> conn);
+  // Writes a response frame: the bytes of response with each file part's slice spliced in at its position.
+  boost::asio::awaitable<boost::system::error_code> write_response(connection& conn,
+                                                                   const std::vector<std::uint8_t>& response,
+                                                                   const std::vector<response_file_part>& parts);
+  boost::asio::awaitable<boost::system::error_code> send_file(connection& conn, const storage::file_slice& slice);
+  boost::asio::awaitable<boost::system::error_code> read_and_write(connection& conn, const storage::file& source,
+                                                                   std::uint64_t position, std::uint64_t length);
 
   server_options options_;
   broker_services& services_;
@@ -70,6 +97,8 @@ class server {
   std::mutex connections_mutex_;
   std::set<std::shared_ptr<connection>> connections_;
   std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> sendfile_bytes_{0};
+  std::atomic<std::uint64_t> read_bytes_{0};
 };
 
 // Writes the bound addresses ("host:port" lines) to path atomically (temporary file, then rename), so a test that

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <system_error>
+#include <vector>
 
 #include "vltava/protocol/messages.h"
 #include "vltava/protocol/wire.h"
@@ -40,30 +41,58 @@ struct request_header_view {
 // every version shares (key, version, correlation id, client id) filled in, so the caller can answer with an error.
 std::error_code decode_request_header(reader& r, request_header_view& out);
 
-// Encodes one whole response frame: size prefix, response header (version by the rules above), body.
+namespace detail {
+
 template <class Response>
-std::error_code encode_response_frame(bytes& out, std::int32_t correlation_id, std::int16_t version,
-                                      const Response& body) {
+std::error_code encode_response_frame(writer& w, bytes& out, std::vector<encoding_gap>* gaps,
+                                      std::int32_t correlation_id, std::int16_t version, const Response& body) {
   const std::size_t start = out.size();
-  writer w(out);
+  const std::size_t first_gap = gaps ? gaps->size() : 0;
+  auto undo = [&] {
+    out.resize(start);
+    if (gaps) gaps->resize(first_gap);
+  };
   w.write_int32(0);  // size, patched below
   response_header header;
   header.correlation_id = correlation_id;
   if (auto ec = header.encode(w, response_header_version(static_cast<std::int16_t>(Response::api), version))) {
-    out.resize(start);
+    undo();
     return ec;
   }
   if (auto ec = body.encode(w, version)) {
-    out.resize(start);
+    undo();
     return ec;
   }
-  const std::size_t size = out.size() - start - frame_size_prefix;
+  std::size_t size = out.size() - start - frame_size_prefix;
+  if (gaps) {
+    for (std::size_t i = first_gap; i < gaps->size(); ++i) size += (*gaps)[i].bytes.size();
+  }
   if (size > static_cast<std::size_t>(INT32_MAX)) {
-    out.resize(start);
+    undo();
     return make_error_code(codec_errc::too_large);
   }
   w.patch_int32(start, static_cast<std::int32_t>(size));
   return {};
+}
+
+}  // namespace detail
+
+// Encodes one whole response frame: size prefix, response header (version by the rules above), body.
+template <class Response>
+std::error_code encode_response_frame(bytes& out, std::int32_t correlation_id, std::int16_t version,
+                                      const Response& body) {
+  writer w(out);
+  return detail::encode_response_frame(w, out, nullptr, correlation_id, version, body);
+}
+
+// The same, for a body whose records fields may hold external bytes (shared_bytes::external): they are left out
+// of out and listed in gaps (appended, positions in out), and the size prefix counts them. The frame on the wire is
+// out with each gap's bytes inserted at its position.
+template <class Response>
+std::error_code encode_response_frame(bytes& out, std::vector<encoding_gap>& gaps, std::int32_t correlation_id,
+                                      std::int16_t version, const Response& body) {
+  writer w(out, gaps);
+  return detail::encode_response_frame(w, out, &gaps, correlation_id, version, body);
 }
 
 // Encodes one whole request frame (used by tests, tools and, later, follower fetchers).

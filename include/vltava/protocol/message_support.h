@@ -35,6 +35,11 @@ class size_counter {
   void write_varlong(std::int64_t v) noexcept { size_ += varlong_size(v); }
   void write_raw(byte_span s) noexcept { size_ += s.size(); }
   void write_raw(std::string_view s) noexcept { size_ += s.size(); }
+  // External bytes count as what they will be on the wire.
+  bool write_shared(const shared_bytes& b) noexcept {
+    size_ += b.size();
+    return true;
+  }
 
  private:
   std::size_t size_ = 0;
@@ -128,6 +133,33 @@ void write_nullable_bytes(W& w, const std::optional<B>& b, bool compact, bool nu
     return;
   }
   write_bytes(w, byte_span(b->data(), b->size()), compact);
+}
+
+// ---- records ----
+
+// A records field: its length, then its bytes, or (external bytes, shared_bytes::external) a gap the sender fills.
+template <class W>
+void write_records(W& w, const shared_bytes& b, bool compact, codec_errc& error) {
+  if (b.size() > static_cast<std::size_t>(INT32_MAX - 1)) {
+    error = codec_errc::too_large;
+    return;
+  }
+  write_length(w, static_cast<std::int64_t>(b.size()), compact, false);
+  if (!w.write_shared(b)) error = codec_errc::invalid_value;  // external bytes, and no gap list to put them in
+}
+
+template <class W>
+void write_nullable_records(W& w, const std::optional<shared_bytes>& b, bool compact, bool nullable,
+                            codec_errc& error) {
+  if (!b) {
+    if (!nullable) {
+      error = codec_errc::null_not_allowed;
+      return;
+    }
+    write_length(w, -1, compact, false);
+    return;
+  }
+  write_records(w, *b, compact, error);
 }
 
 inline bytes read_bytes(reader& r, bool compact) {

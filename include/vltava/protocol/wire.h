@@ -53,23 +53,44 @@ class shared_bytes {
     byte_span view(storage->data(), storage->size());
     return {std::move(storage), view};
   }
+  // Bytes that are not in memory: `length` bytes that the transport sends itself (the broker's file slices, sent
+  // with sendfile). Only their length is known here; `source` says to the sender what they are. Encoding writes
+  // the length prefix of a records field holding them and leaves a gap in the output (writer's gap list), which
+  // the sender fills. data() is null and span() empty; only size() and owner() mean anything.
+  static shared_bytes external(std::shared_ptr<const void> source, std::size_t length) {
+    shared_bytes out;
+    out.owner_ = std::move(source);
+    out.external_size_ = length;
+    return out;
+  }
 
   byte_span span() const noexcept { return view_; }
   const std::uint8_t* data() const noexcept { return view_.data(); }
-  std::size_t size() const noexcept { return view_.size(); }
-  bool empty() const noexcept { return view_.empty(); }
+  std::size_t size() const noexcept { return is_external() ? external_size_ : view_.size(); }
+  bool empty() const noexcept { return size() == 0; }
+  bool is_external() const noexcept { return external_size_ != 0; }
   const std::shared_ptr<const void>& owner() const noexcept { return owner_; }
 
-  // A sub-slice sharing the same storage. The caller guarantees offset + length <= size().
+  // A sub-slice sharing the same storage. The caller guarantees offset + length <= size(); not for external bytes.
   shared_bytes slice(std::size_t offset, std::size_t length) const { return {owner_, view_.subspan(offset, length)}; }
 
+  // External bytes are equal when they are the same source.
   friend bool operator==(const shared_bytes& a, const shared_bytes& b) noexcept {
+    if (a.is_external() || b.is_external()) return a.size() == b.size() && a.owner_ == b.owner_;
     return a.size() == b.size() && (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size()) == 0);
   }
 
  private:
   std::shared_ptr<const void> owner_;
   byte_span view_;
+  std::size_t external_size_ = 0;
+};
+
+// Where an encoding left external bytes out: `at` is the output position they belong at (the bytes before it were
+// written; the ones written next follow them on the wire).
+struct encoding_gap {
+  std::size_t at = 0;
+  shared_bytes bytes;
 };
 
 // A tagged field the generated code does not know; kept so that re-encoding writes it back unchanged.
@@ -294,6 +315,8 @@ class reader {
 class writer {
  public:
   explicit writer(bytes& out) noexcept : out_(out) {}
+  // A writer that accepts external bytes (shared_bytes::external): each leaves a gap, listed in gaps.
+  writer(bytes& out, std::vector<encoding_gap>& gaps) noexcept : out_(out), gaps_(&gaps) {}
 
   std::size_t position() const noexcept { return out_.size(); }
   bytes& buffer() noexcept { return out_; }
@@ -325,6 +348,18 @@ class writer {
     out_.insert(out_.end(), p, p + s.size());
   }
 
+  // Writes b's bytes; external bytes leave a gap instead. False (nothing written) for external bytes when this
+  // writer keeps no gap list.
+  [[nodiscard]] bool write_shared(const shared_bytes& b) {
+    if (!b.is_external()) {
+      write_raw(b.span());
+      return true;
+    }
+    if (!gaps_) return false;
+    gaps_->push_back({out_.size(), b});
+    return true;
+  }
+
   // Patches a big-endian int32 at an earlier position (frame sizes, batch lengths).
   void patch_int32(std::size_t at, std::int32_t v) noexcept { store_be(out_.data() + at, v); }
 
@@ -337,6 +372,7 @@ class writer {
   }
 
   bytes& out_;
+  std::vector<encoding_gap>* gaps_ = nullptr;
 };
 
 }  // namespace vltava::protocol

@@ -8,7 +8,10 @@
 //      partition's waiters, reads again (an append between the first read and the registration would otherwise
 //      be missed), then sleeps on a timer that an append cancels, and reads the whole fetch again on each wake, until
 //      min_bytes are there or max_wait_ms has passed; an error anywhere answers at once, as Kafka does;
-//   4. the answer: the session decides which partitions an incremental response lists.
+//   4. the answer: the session decides which partitions an incremental response lists. On a connection that sends
+//      files itself (ctx.send_files) the record bytes stay in the segment files: each records field is a
+//      placeholder (records_from_file) whose length the generated encoder writes, and the connection sends the
+//      slices with sendfile into the gaps; elsewhere they are read into memory (read_records).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -230,7 +233,10 @@ boost::asio::awaitable<void> handle_fetch(request_context& ctx, std::vector<std:
     std::vector<protocol::shared_bytes> records(results.size());
     std::vector<fetch_partition_outcome> outcomes(results.size());
     for (std::size_t i = 0; i < results.size(); ++i) {
-      if (results[i].error == error_code::none) {
+      if (results[i].error == error_code::none && ctx.send_files) {
+        // Zero-copy: the encoding leaves the records out, the connection sends them from the file (sendfile).
+        records[i] = records_from_file(results[i].records);
+      } else if (results[i].error == error_code::none) {
         if (auto ec = read_records(results[i].records, records[i])) {
           spdlog::error("fetch from {}: reading records of partition {} failed: {}", ctx.peer,
                         session.partitions[i].key.partition, ec.message());
@@ -257,7 +263,7 @@ boost::asio::awaitable<void> handle_fetch(request_context& ctx, std::vector<std:
       answer.responses.back().partitions.push_back(partition_answer(key.partition, results[i], std::move(records[i])));
     }
   }
-  if (!ctx.respond(answer, response)) {
+  if (!(ctx.send_files ? ctx.respond_with_files(answer, response) : ctx.respond(answer, response))) {
     spdlog::error("closing connection from {}: cannot encode a Fetch v{} response", ctx.peer, ctx.api_version);
     ctx.close_connection = true;
   }

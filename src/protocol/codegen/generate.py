@@ -788,7 +788,13 @@ def emit_write_scalar(e: Emitter, el: str, member: str, compact: str, optional: 
             e(f"detail::write_nullable_string({wr}, {member}, {compact}, {nullable_cond}, error);")
         else:
             e(f"detail::write_string({wr}, {member}, {compact}, error);")
-    elif el in ("bytes", "records"):
+    elif el == "records":
+        # Records may be external (shared_bytes::external): the length is written, the bytes left as a gap.
+        if optional:
+            e(f"detail::write_nullable_records({wr}, {member}, {compact}, {nullable_cond}, error);")
+        else:
+            e(f"detail::write_records({wr}, {member}, {compact}, error);")
+    elif el == "bytes":
         if optional:
             e(f"detail::write_nullable_bytes({wr}, {member}, {compact}, {nullable_cond}, error);")
         else:
