@@ -130,6 +130,7 @@ const std::array rules{
              nullptr},
     integer<&bc::num_network_threads, 0>("num.network.threads"),
     integer<&bc::num_io_threads, 0>("num.io.threads"),
+    integer<&bc::background_threads, 1>("background.threads"),
     integer<&bc::socket_request_max_bytes, 1>("socket.request.max.bytes"),
     integer<&bc::socket_send_buffer_bytes, -1>("socket.send.buffer.bytes"),
     integer<&bc::socket_receive_buffer_bytes, -1>("socket.receive.buffer.bytes"),
@@ -264,7 +265,6 @@ constexpr std::string_view tiered_storage_keys[] = {"remote.log.*", "log.local.r
                                                     "log.local.retention.bytes"};
 constexpr std::string_view share_group_keys[] = {"share.*", "group.share.*"};
 constexpr std::string_view tuning_keys[] = {"num.recovery.threads.per.data.dir",
-                                            "background.threads",
                                             "queued.max.requests",
                                             "queued.max.request.bytes",
                                             "log.cleaner.threads",

@@ -10,16 +10,17 @@ namespace {
 
 using protocol::api_key;
 
-// Ranges from PROTOCOL-NOTES.md ("A safe advertised range"), limited to what each handler implements.
+// Ranges from PROTOCOL-NOTES.md ("A safe advertised range"), limited to what each handler implements. Handlers that
+// create or remove files and wait for fsyncs are marked to run on the background pool (handler_dispatch.h).
 constexpr std::array handlers{
     api_handler{api_key::produce, 0, 9, handle_produce},
     api_handler{api_key::fetch, 4, 12, handle_fetch},
     api_handler{api_key::list_offsets, 1, 7, handle_list_offsets},
-    api_handler{api_key::metadata, 0, 12, handle_metadata},
+    api_handler{api_key::metadata, 0, 12, handle_metadata, true},  // background: auto-creation
     api_handler{api_key::api_versions, 0, 3, handle_api_versions},
-    api_handler{api_key::create_topics, 2, 7, handle_create_topics},
-    api_handler{api_key::delete_topics, 1, 6, handle_delete_topics},
-    api_handler{api_key::init_producer_id, 0, 4, handle_init_producer_id},
+    api_handler{api_key::create_topics, 2, 7, handle_create_topics, true},
+    api_handler{api_key::delete_topics, 1, 6, handle_delete_topics, true},
+    api_handler{api_key::init_producer_id, 0, 4, handle_init_producer_id, true},  // background: id blocks
 };
 
 std::vector<protocol::api_range> ranges() {

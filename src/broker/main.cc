@@ -130,6 +130,7 @@ int run(const arguments& args) {
   broker::server_options options;
   for (const auto& l : config.listeners) options.listeners.push_back({l.host, l.port});
   options.threads = config.network_threads();
+  options.background_threads = static_cast<std::size_t>(config.background_threads);
   options.socket_request_max_bytes = config.socket_request_max_bytes;
   options.connections_max_idle_ms = config.connections_max_idle_ms < 0 ? INT64_MAX / 4 : config.connections_max_idle_ms;
   options.socket_send_buffer_bytes = config.socket_send_buffer_bytes;

@@ -27,6 +27,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "vltava/broker/handler_dispatch.h"
 #include "vltava/broker/handlers.h"
 #include "vltava/protocol/framing.h"
 
@@ -62,7 +63,10 @@ class server::connection {
   std::string peer_;
 };
 
-server::server(server_options options, broker_services& services) : options_(std::move(options)), services_(services) {
+server::server(server_options options, broker_services& services)
+    : options_(std::move(options)),
+      services_(services),
+      background_(std::max<std::size_t>(options_.background_threads, 1)) {
   if (const char* mode = std::getenv("VLTAVA_FILE_SENDS")) {
     const std::string_view value(mode);
     if (value == "sendfile") {
@@ -258,7 +262,7 @@ asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
     } else {
       request_context ctx{view.header, version, frame, body, conn->peer(), services_};
       ctx.send_files = options_.file_sends != file_send_mode::copy;
-      co_await handler->handle(ctx, response);
+      co_await run_handler(*handler, ctx, response, background_.get_executor());
       if (ctx.close_connection) {
         reason = {"malformed request (API " + std::to_string(key) + " v" + std::to_string(version) + ")", true};
         break;

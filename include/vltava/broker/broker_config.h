@@ -49,6 +49,7 @@ struct broker_config {
   std::vector<listener> advertised_listeners{{"PLAINTEXT", "localhost", 9092}};
   std::int32_t num_network_threads = 0;                 // num.network.threads; 0: hardware concurrency
   std::int32_t num_io_threads = 0;                      // num.io.threads; 0: hardware concurrency
+  std::int32_t background_threads = 10;                 // background.threads: handlers that wait for the disk
   std::int32_t socket_request_max_bytes = 104'857'600;  // socket.request.max.bytes
   std::int32_t socket_send_buffer_bytes = 102'400;      // socket.send.buffer.bytes; -1: OS default
   std::int32_t socket_receive_buffer_bytes = 102'400;   // socket.receive.buffer.bytes; -1: OS default

@@ -94,6 +94,9 @@ struct api_handler {
   std::int16_t min_version;
   std::int16_t max_version;
   handler_function handle;
+  // The handler creates or removes files and waits for fsyncs: it runs on the background pool, not an I/O thread
+  // (handler_dispatch.h).
+  bool background = false;
 };
 
 }  // namespace vltava::broker

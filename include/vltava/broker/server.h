@@ -19,6 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "vltava/broker/broker_services.h"
 #include "vltava/broker/request_context.h"
@@ -41,6 +42,7 @@ enum class file_send_mode {
 struct server_options {
   std::vector<listener_address> listeners;
   std::size_t threads = 0;                            // num.network.threads; 0: one per core
+  std::size_t background_threads = 10;                // background.threads: handlers that wait for the disk
   std::int32_t socket_request_max_bytes = 104857600;  // socket.request.max.bytes
   std::int64_t connections_max_idle_ms = 600'000;     // connections.max.idle.ms
   std::int32_t socket_send_buffer_bytes = 102400;     // socket.send.buffer.bytes (-1: OS default)
@@ -92,6 +94,7 @@ class server {
   server_options options_;
   broker_services& services_;
   boost::asio::io_context io_;
+  boost::asio::thread_pool background_;  // handlers marked background (handler_dispatch.h)
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::vector<boost::asio::ip::tcp::endpoint> bound_;
   std::mutex connections_mutex_;
