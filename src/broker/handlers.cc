@@ -21,6 +21,18 @@ constexpr std::array handlers{
     api_handler{api_key::create_topics, 2, 7, handle_create_topics, true},
     api_handler{api_key::delete_topics, 1, 6, handle_delete_topics, true},
     api_handler{api_key::init_producer_id, 0, 4, handle_init_producer_id, true},  // background: id blocks
+    // OffsetCommit from v0 (librdkafka's balanced consumer needs v1..2 advertised, PROTOCOL-NOTES.md).
+    api_handler{api_key::offset_commit, 0, 8, handle_offset_commit},
+    api_handler{api_key::offset_fetch, 1, 8, handle_offset_fetch},
+    api_handler{api_key::find_coordinator, 0, 4, handle_find_coordinator},
+    api_handler{api_key::join_group, 0, 7, handle_join_group},
+    api_handler{api_key::heartbeat, 0, 4, handle_heartbeat},
+    api_handler{api_key::leave_group, 0, 5, handle_leave_group},
+    api_handler{api_key::sync_group, 0, 5, handle_sync_group},
+    api_handler{api_key::describe_groups, 0, 5, handle_describe_groups},
+    api_handler{api_key::list_groups, 0, 4, handle_list_groups},
+    api_handler{api_key::delete_groups, 0, 2, handle_delete_groups},
+    api_handler{api_key::offset_delete, 0, 0, handle_offset_delete},
 };
 
 std::vector<protocol::api_range> ranges() {

@@ -20,6 +20,7 @@
 #include "cluster_identity.h"
 #include "vltava/broker/broker_config.h"
 #include "vltava/broker/broker_services.h"
+#include "vltava/broker/group/local_group_coordinator.h"
 #include "vltava/broker/handlers.h"
 #include "vltava/broker/periodic_task.h"
 #include "vltava/broker/producer_state.h"
@@ -126,6 +127,8 @@ int run(const arguments& args) {
   settings.delete_topic_enable = config.delete_topic_enable;
   settings.producer_id_expiration_ms = config.producer_id_expiration_ms;
   broker::broker_services services(settings, *logs, topics, producers, broker::served_apis());
+  broker::group::local_group_coordinator groups(config, topics);
+  services.attach_groups(groups.coordinator());
 
   broker::server_options options;
   for (const auto& l : config.listeners) options.listeners.push_back({l.host, l.port});
@@ -158,6 +161,7 @@ int run(const arguments& args) {
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("received {}: stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    groups.coordinator().shutdown();  // waiting JoinGroups are answered, so connections can finish
     server.stop();
   });
   if (args.ready_file) {

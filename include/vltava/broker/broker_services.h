@@ -15,6 +15,9 @@
 namespace vltava::broker {
 
 class producer_state_manager;
+namespace group {
+class group_coordinator;
+}
 
 // The settings handlers need, taken from broker_config (Kafka key names in comments).
 struct broker_settings {
@@ -58,6 +61,9 @@ class broker_services {
   producer_state_manager& producers() noexcept { return producers_; }
   const protocol::api_registry& apis() const noexcept { return apis_; }
   fetch_session_cache& fetch_sessions() noexcept { return fetch_sessions_; }
+  // The consumer-group coordinator, owned by whoever builds the broker (main.cc), attached before serving.
+  void attach_groups(group::group_coordinator& groups) noexcept { groups_ = &groups; }
+  group::group_coordinator& groups() noexcept { return *groups_; }
 
   // Metadata's auto-creation (and Produce's): the topic if it exists, else creates it when auto.create.topics.enable
   // allows, with num.partitions and default settings. Null with error set otherwise.
@@ -70,6 +76,7 @@ class broker_services {
   producer_state_manager& producers_;
   const protocol::api_registry& apis_;
   fetch_session_cache fetch_sessions_;  // Fetch's incremental sessions (KIP-227)
+  group::group_coordinator* groups_ = nullptr;
 };
 
 }  // namespace vltava::broker

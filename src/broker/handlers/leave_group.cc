@@ -1,0 +1,30 @@
+// LeaveGroup: members leave a group (v3+: several at once).
+// The rules are the group coordinator's (src/broker/group/); this file decodes, waits and encodes.
+#include <spdlog/spdlog.h>
+
+#include "vltava/broker/broker_services.h"
+#include "vltava/broker/group/await_completion.h"
+#include "vltava/broker/handlers.h"
+
+namespace vltava::broker {
+
+boost::asio::awaitable<void> handle_leave_group(request_context& ctx, std::vector<std::uint8_t>& response) {
+  protocol::leave_group_request request;
+  if (auto ec = request.decode(ctx.body, ctx.api_version)) {
+    spdlog::warn("leave_group: closing connection from {}: cannot decode LeaveGroup v{}: {}", ctx.peer, ctx.api_version,
+                 ec.message());
+    ctx.close_connection = true;
+    co_return;
+  }
+  const std::int16_t version = ctx.api_version;
+  auto answer =
+      co_await group::await_completion<protocol::leave_group_response>([&ctx, version, &request](auto done) mutable {
+        ctx.services.groups().leave_group(request, version, std::move(done));
+      });
+  if (!ctx.respond(answer, response)) {
+    spdlog::error("leave_group: cannot encode the LeaveGroup v{} response for {}", ctx.api_version, ctx.peer);
+    ctx.close_connection = true;
+  }
+}
+
+}  // namespace vltava::broker
