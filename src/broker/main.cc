@@ -127,7 +127,7 @@ int run(const arguments& args) {
   settings.delete_topic_enable = config.delete_topic_enable;
   settings.producer_id_expiration_ms = config.producer_id_expiration_ms;
   broker::broker_services services(settings, *logs, topics, producers, broker::served_apis());
-  broker::group::local_group_coordinator groups(config, topics);
+  broker::group::local_group_coordinator groups(config, topics, logs->flusher());
   services.attach_groups(groups.coordinator());
 
   broker::server_options options;

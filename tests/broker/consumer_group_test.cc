@@ -293,7 +293,12 @@ TEST(ConsumerGroupTest, ThreeConsumersSplitTheTopicAndSurvivorsTakeOver) {
   EXPECT_TRUE(owners.violations.empty()) << owners.violations.front();
 }
 
-TEST(ConsumerGroupTest, ANewConsumerResumesFromTheCommittedOffsets) {
+// How the broker goes down between the commit and the new consumer.
+enum class between { nothing, restart, crash };
+
+// A consumer commits after reading 120 records and leaves; the broker restarts (cleanly or after kill -9) or not;
+// 60 more records arrive; a new consumer of the group starts exactly at the committed offsets.
+void resume_from_committed_offsets(between what) {
   broker_process broker(broker_overrides);
   ASSERT_TRUE(broker.start());
   const std::string topic = "resume", group = "resumers";
@@ -307,6 +312,13 @@ TEST(ConsumerGroupTest, ANewConsumerResumesFromTheCommittedOffsets) {
     EXPECT_EQ(consumer.commit(), RD_KAFKA_RESP_ERR_NO_ERROR);
     consumer.close();
   }
+  if (what == between::restart) {
+    ASSERT_TRUE(broker.restart());
+  }
+  if (what == between::crash) {
+    broker.kill9();
+    ASSERT_TRUE(broker.start());
+  }
   produce(broker.bootstrap(), topic, "after", 60);
   consumed_log second;
   group_consumer consumer("second", broker.bootstrap(), group, topic, owners, second, manual);
@@ -319,6 +331,14 @@ TEST(ConsumerGroupTest, ANewConsumerResumesFromTheCommittedOffsets) {
     for (const auto& [offset, value] : offsets) EXPECT_EQ(value.rfind("after-", 0), 0u) << value;
   }
 }
+
+TEST(ConsumerGroupTest, ANewConsumerResumesFromTheCommittedOffsets) { resume_from_committed_offsets(between::nothing); }
+
+// Committed offsets are in __consumer_offsets: they survive a restart...
+TEST(ConsumerGroupTest, CommittedOffsetsSurviveABrokerRestart) { resume_from_committed_offsets(between::restart); }
+
+// ...and a crash, because a commit is answered only once it is fsynced.
+TEST(ConsumerGroupTest, CommittedOffsetsSurviveABrokerCrash) { resume_from_committed_offsets(between::crash); }
 
 TEST(ConsumerGroupTest, AStaticMemberRestartsWithoutARebalance) {
   broker_process broker(broker_overrides);

@@ -482,8 +482,9 @@ void consumer_offsets_store::append(const std::string& group_id, const std::vect
 
 loaded_partition consumer_offsets_store::load(std::int32_t partition_index) {
   loaded_partition out;
-  error_code error = error_code::none;
-  auto found = find_or_create_topic(error);
+  // Nothing to load before the first write: the topic is created then (as Kafka creates it on first use), so a
+  // broker that never sees a consumer group does not make 50 partitions at start.
+  auto found = topics_.find(consumer_offsets_topic);
   if (!found) return out;
   if (partition_index < 0 || static_cast<std::size_t>(partition_index) >= found->partitions.size()) {
     spdlog::error("group store: cannot load {}-{}: the topic has {} partitions", consumer_offsets_topic,

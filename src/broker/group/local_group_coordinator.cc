@@ -21,8 +21,21 @@ partition_exists_function partition_exists_in(const topic_registry& topics) {
   };
 }
 
-local_group_coordinator::local_group_coordinator(const broker_config& config, const topic_registry& topics)
-    : store_(config.offsets_topic_num_partitions),
+namespace {
+
+consumer_offsets_options store_options_from(const broker_config& config) {
+  consumer_offsets_options options;
+  options.num_partitions = config.offsets_topic_num_partitions;
+  options.segment_bytes = config.offsets_topic_segment_bytes;
+  options.flush_on_acks_all = config.log_flush_on_acks_all;
+  return options;
+}
+
+}  // namespace
+
+local_group_coordinator::local_group_coordinator(const broker_config& config, topic_registry& topics,
+                                                 storage::group_commit_flusher& flusher)
+    : store_(topics, flusher, store_options_from(config)),
       coordinator_(coordinator_settings_from(config), store_, timers_, partition_exists_in(topics)) {
   coordinator_.start();
 }
