@@ -214,6 +214,7 @@ const std::array rules{
     integer<&bc::group_min_session_timeout_ms, 1>("group.min.session.timeout.ms"),
     integer<&bc::group_max_session_timeout_ms, 1>("group.max.session.timeout.ms"),
     integer<&bc::group_max_size, 1>("group.max.size"),
+    integer<&bc::offset_metadata_max_bytes, 0>("offset.metadata.max.bytes"),
 
     // Producers
     integer<&bc::producer_id_expiration_ms, 1>("producer.id.expiration.ms"),

@@ -107,6 +107,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER
 controller.listener.names=CONTROLLER
 num.network.threads=3
 num.io.threads=8
+background.threads=4
 socket.request.max.bytes=2000000
 socket.send.buffer.bytes=-1
 socket.receive.buffer.bytes=65536
@@ -157,6 +158,7 @@ group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 group.max.session.timeout.ms=60000
 group.max.size=100
+offset.metadata.max.bytes=1024
 producer.id.expiration.ms=3600000
 )";
 
@@ -175,6 +177,7 @@ TEST(BrokerConfigTest, EveryKeyIsRead) {
   EXPECT_EQ(c.network_threads(), 3u);
   EXPECT_EQ(c.num_io_threads, 8);
   EXPECT_EQ(c.io_threads(), 8u);
+  EXPECT_EQ(c.background_threads, 4);
   EXPECT_EQ(c.socket_request_max_bytes, 2000000);
   EXPECT_EQ(c.socket_send_buffer_bytes, -1);
   EXPECT_EQ(c.socket_receive_buffer_bytes, 65536);
@@ -225,6 +228,7 @@ TEST(BrokerConfigTest, EveryKeyIsRead) {
   EXPECT_EQ(c.group_min_session_timeout_ms, 1000);
   EXPECT_EQ(c.group_max_session_timeout_ms, 60000);
   EXPECT_EQ(c.group_max_size, 100);
+  EXPECT_EQ(c.offset_metadata_max_bytes, 1024);
   EXPECT_EQ(c.producer_id_expiration_ms, 3600000);
 }
 

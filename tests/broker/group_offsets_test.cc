@@ -67,8 +67,12 @@ TEST_F(group_coordinator_test, CommitAnswersAfterTheStoreWithItsError) {
   EXPECT_EQ(fetched("g", "t", 0), 10);
 
   store.hold = false;
+  // A failed write is NOT_COORDINATOR for the client (it looks the coordinator up again and retries), and a batch
+  // too large for __consumer_offsets is INVALID_COMMIT_OFFSET_SIZE, as Kafka answers.
   store.fail_with = error_code::kafka_storage_error;
-  EXPECT_EQ(commit("g", -1, "", "t", 0, 20), error_code::kafka_storage_error);
+  EXPECT_EQ(commit("g", -1, "", "t", 0, 20), error_code::not_coordinator);
+  store.fail_with = error_code::record_list_too_large;
+  EXPECT_EQ(commit("g", -1, "", "t", 0, 20), error_code::invalid_commit_offset_size);
   EXPECT_EQ(fetched("g", "t", 0), 10);
 }
 

@@ -112,6 +112,7 @@ struct broker_config {
   std::int32_t group_min_session_timeout_ms = 6000;            // group.min.session.timeout.ms
   std::int32_t group_max_session_timeout_ms = 1'800'000;       // group.max.session.timeout.ms
   std::int32_t group_max_size = 2'147'483'647;                 // group.max.size
+  std::int32_t offset_metadata_max_bytes = 4096;               // offset.metadata.max.bytes
 
   // Producers
   std::int32_t producer_id_expiration_ms = 86'400'000;  // producer.id.expiration.ms

@@ -6,6 +6,7 @@
 
 #include "deferred_actions.h"
 #include "vltava/broker/group/group_coordinator.h"
+#include "vltava/broker/group/store_errors.h"
 
 namespace vltava::broker::group {
 
@@ -143,7 +144,8 @@ void group_coordinator::delete_groups(const protocol::delete_groups_request& req
     }
     forget_group(g);
     spdlog::info("group {} deleted", group_id);
-    store_.delete_group(group_id, offsets, [finish_one, i](error_code stored) { finish_one(i, stored); });
+    store_.delete_group(group_id, offsets,
+                        [finish_one, i](error_code stored) { finish_one(i, group_error_from_store(stored)); });
   }
   finish_one(request.groups_names.size(), error_code::none);
 }

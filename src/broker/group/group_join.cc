@@ -4,6 +4,7 @@
 
 #include "deferred_actions.h"
 #include "vltava/broker/group/group_coordinator.h"
+#include "vltava/broker/group/store_errors.h"
 
 namespace vltava::broker::group {
 
@@ -156,7 +157,7 @@ void group_coordinator::join_static_replacement(const std::shared_ptr<group>& g,
       store_.store_group(record, [answer, done = std::move(done)](error_code error) mutable {
         if (error != error_code::none) {
           protocol::join_group_response failed;
-          failed.error_code = static_cast<std::int16_t>(error);
+          failed.error_code = static_cast<std::int16_t>(group_error_from_store(error));
           failed.member_id = answer.member_id;
           done(failed);
           return;

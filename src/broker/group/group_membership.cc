@@ -3,6 +3,7 @@
 
 #include "deferred_actions.h"
 #include "vltava/broker/group/group_coordinator.h"
+#include "vltava/broker/group/store_errors.h"
 
 namespace vltava::broker::group {
 
@@ -91,7 +92,7 @@ void group_coordinator::on_leader_sync_stored(const std::shared_ptr<group>& g, s
   if (error != error_code::none) {
     spdlog::warn("group {}: storing the assignment of generation {} failed: {}", g->id(), generation,
                  protocol::error_name(error));
-    reset_and_fail_syncs(*g, error, fx);
+    reset_and_fail_syncs(*g, group_error_from_store(error), fx);
     prepare_rebalance(g, fx);
     return;
   }

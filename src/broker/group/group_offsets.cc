@@ -4,6 +4,7 @@
 
 #include "deferred_actions.h"
 #include "vltava/broker/group/group_coordinator.h"
+#include "vltava/broker/group/store_errors.h"
 
 namespace vltava::broker::group {
 
@@ -60,7 +61,8 @@ void group_coordinator::commit_offsets(const protocol::offset_commit_request& re
   }
   const auto answer_all = [answer, slots, done](error_code error) {
     for (const auto& slot : slots) {
-      answer->topics[slot.topic].partitions[slot.partition].error_code = static_cast<std::int16_t>(error);
+      answer->topics[slot.topic].partitions[slot.partition].error_code =
+          static_cast<std::int16_t>(group_error_from_store(error));
     }
     done(*answer);
   };
@@ -96,7 +98,7 @@ void group_coordinator::commit_offsets(const protocol::offset_commit_request& re
           for (const auto& [tp, offset] : offsets) g->offsets[tp] = offset;
         }
       }
-      answer_all(error);
+      answer_all(commit_error_from_store(error));
     });
   });
 }

@@ -9,6 +9,7 @@ coordinator_settings coordinator_settings_from(const broker_config& config) {
   s.min_session_timeout_ms = config.group_min_session_timeout_ms;
   s.max_session_timeout_ms = config.group_max_session_timeout_ms;
   s.max_size = config.group_max_size;
+  s.offset_metadata_max_bytes = config.offset_metadata_max_bytes;
   s.offsets_retention_ms = static_cast<std::int64_t>(config.offsets_retention_minutes) * 60'000;
   s.retention_check_interval_ms = config.offsets_retention_check_interval_ms;
   return s;

@@ -12,7 +12,7 @@
 // log manager's group-commit flusher fsyncs it, as for a produce with acks=all (unless log.flush.on.acks.all=false,
 // where `done` runs once appended, as Produce answers then).
 //
-// Errors given to `done` (the coordinator maps them to what each API returns, as Kafka's GroupMetadataManager does:
+// Errors given to `done` (the coordinator maps them to what each API returns, store_errors.h, as Kafka does:
 // KAFKA_STORAGE_ERROR -> NOT_COORDINATOR, RECORD_LIST_TOO_LARGE -> INVALID_COMMIT_OFFSET_SIZE for commits and
 // UNKNOWN_SERVER_ERROR for group metadata, COORDINATOR_NOT_AVAILABLE as it is):
 //   KAFKA_STORAGE_ERROR        the append or its fsync failed (full or failing disk, log offline or closed)

@@ -1,6 +1,6 @@
 // A group_store that keeps everything in memory: what was stored is what load() returns, until the process ends.
-// The broker uses it until the __consumer_offsets store is wired (groups and offsets then do not survive a
-// restart); tests use it as a working store. Thread-safe; every callback runs inline, before the call returns.
+// Tests use it as a working store (the broker uses consumer_offsets_store). Thread-safe; every callback runs inline,
+// before the call returns.
 #pragma once
 
 #include <mutex>
