@@ -273,7 +273,9 @@ asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
       ec = co_await write_response(*conn, response, file_parts);
       file_parts.clear();  // lets go of the files
       if (ec) {
-        reason = {"write failed: " + ec.message(), true};
+        // A client that went away before reading its answer is routine (a consumer closing), not a warning.
+        const bool client_left = ec == asio::error::broken_pipe || ec == asio::error::connection_reset;
+        reason = {"write failed: " + ec.message(), !client_left};
         break;
       }
     }

@@ -954,6 +954,19 @@ protocol::bytes idempotent_batch(std::int64_t producer_id, std::int16_t epoch, s
   return out;
 }
 
+// Connects a raw client and asks for a producer id (InitProducerId v1, correlation id 1), as an idempotent producer
+// does first.
+void connect_as_idempotent_producer(const broker_process& broker, raw_client& client,
+                                    protocol::init_producer_id_response& identity) {
+  ASSERT_TRUE(client.connect(broker.host(), broker.port()));
+  protocol::init_producer_id_request init;
+  init.transaction_timeout_ms = 60000;
+  ASSERT_TRUE(client.send_request(1, 1, init));
+  ASSERT_TRUE(client.read_response(1, 1, identity));
+  ASSERT_EQ(identity.error_code, 0);
+  ASSERT_GE(identity.producer_id, 0);
+}
+
 TEST(LibrdkafkaTest, RetriedIdempotentBatchIsRecognisedAfterACrash) {
   broker_process broker;
   ASSERT_TRUE(broker.start());
@@ -963,14 +976,8 @@ TEST(LibrdkafkaTest, RetriedIdempotentBatchIsRecognisedAfterACrash) {
   ASSERT_TRUE(create_topic(admin->get(), topic, 1));
 
   raw_client client;
-  ASSERT_TRUE(client.connect(broker.host(), broker.port()));
-  protocol::init_producer_id_request init;
-  init.transaction_timeout_ms = 60000;
-  ASSERT_TRUE(client.send_request(1, 1, init));
   protocol::init_producer_id_response identity;
-  ASSERT_TRUE(client.read_response(1, 1, identity));
-  ASSERT_EQ(identity.error_code, 0);
-  ASSERT_GE(identity.producer_id, 0);
+  ASSERT_NO_FATAL_FAILURE(connect_as_idempotent_producer(broker, client, identity));
 
   const auto first = idempotent_batch(identity.producer_id, identity.producer_epoch, 0, 5);
   const auto second = idempotent_batch(identity.producer_id, identity.producer_epoch, 5, 5);
@@ -1020,13 +1027,8 @@ TEST(LibrdkafkaTest, ProducerStateIsSnapshottedWhileTheBrokerRuns) {
   ASSERT_TRUE(create_topic(admin->get(), topic, 1));
 
   raw_client client;
-  ASSERT_TRUE(client.connect(broker.host(), broker.port()));
-  protocol::init_producer_id_request init;
-  init.transaction_timeout_ms = 60000;
-  ASSERT_TRUE(client.send_request(1, 1, init));
   protocol::init_producer_id_response identity;
-  ASSERT_TRUE(client.read_response(1, 1, identity));
-  ASSERT_EQ(identity.error_code, 0);
+  ASSERT_NO_FATAL_FAILURE(connect_as_idempotent_producer(broker, client, identity));
   protocol::produce_response::partition_produce_response answer;
   ASSERT_TRUE(
       produce_raw(client, 2, topic, idempotent_batch(identity.producer_id, identity.producer_epoch, 0, 7), answer));
