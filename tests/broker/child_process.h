@@ -1,8 +1,9 @@
 // Runs a client script as a child process with a deadline, for integration tests that drive the broker with real
-// clients (tests/broker/client_group_test.cc). The child gets stdin from /dev/null and its own process group; its
-// stdout and stderr go to files in a fresh temporary directory and are read back when it ends. At the deadline the
-// whole process group is killed (scripts start clients of their own, e.g. kcat in the background), and so is whatever
-// the group left behind after a normal exit.
+// clients (tests/broker/client_group_test.cc, tests/broker/client_roundtrip_test.cc). The child gets stdin from
+// /dev/null and its own process group; its stdout and stderr go to files in a fresh temporary directory and are read
+// back when it ends. At the deadline the whole process group is killed (scripts start clients of their own, e.g. kcat
+// in the background), and so is whatever the group left behind after a normal exit. On request the child is also
+// killed when the test process dies (PR_SET_PDEATHSIG), so that a crashing test does not leave its client running.
 //
 // The wait polls waitpid() with a short interval until the child has exited or the deadline has passed; nothing
 // depends on the interval for correctness.
@@ -10,7 +11,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,10 +85,15 @@ class scratch_directory {
 
 }  // namespace child_process_detail
 
-// Runs arguments[0] (a path, not looked up on PATH) with the rest as its arguments and `extra_environment`
-// ("NAME=value") added to this process's environment. Returns when the child has exited or the deadline has passed.
+struct child_options {
+  std::vector<std::string> extra_environment;  // "NAME=value", added to this process's environment
+  bool killed_with_parent = false;             // SIGKILL the child when this process dies (PR_SET_PDEATHSIG)
+};
+
+// Runs arguments[0] (a path, not looked up on PATH) with the rest as its arguments. Returns when the child has exited
+// or the deadline has passed.
 inline child_outcome run_child_process(const std::vector<std::string>& arguments, std::chrono::milliseconds deadline,
-                                       const std::vector<std::string>& extra_environment = {}) {
+                                       const child_options& options = {}) {
   using clock = std::chrono::steady_clock;
   child_outcome outcome;
   const auto started = clock::now();
@@ -99,39 +105,60 @@ inline child_outcome run_child_process(const std::vector<std::string>& arguments
   const auto out_file = scratch.path() / "stdout";
   const auto err_file = scratch.path() / "stderr";
 
+  // Everything the child needs is prepared before fork(): after it, only async-signal-safe calls.
   std::vector<std::string> argument_storage = arguments;
   std::vector<char*> argv;
   for (auto& argument : argument_storage) argv.push_back(argument.data());
   argv.push_back(nullptr);
   std::vector<std::string> environment_storage;
   for (char** variable = environ; *variable != nullptr; ++variable) environment_storage.emplace_back(*variable);
-  environment_storage.insert(environment_storage.end(), extra_environment.begin(), extra_environment.end());
+  environment_storage.insert(environment_storage.end(), options.extra_environment.begin(),
+                             options.extra_environment.end());
   std::vector<char*> envp;
   for (auto& variable : environment_storage) envp.push_back(variable.data());
   envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attributes;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attributes);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  // Process group 0: the child leads a new group, so the deadline can kill everything it started.
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  pid_t child = -1;
-  const int spawn_error = ::posix_spawn(&child, argv[0], &actions, &attributes, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (spawn_error != 0) {
-    outcome.err = "cannot execute " + arguments.at(0) + ": " + std::strerror(spawn_error);
+  const std::string exec_failure = "cannot execute " + arguments.at(0) + "\n";
+  const int files[3] = {::open("/dev/null", O_RDONLY | O_CLOEXEC),
+                        ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
+                        ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+  const auto close_files = [&files] {
+    for (const int fd : files) {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  if (files[0] < 0 || files[1] < 0 || files[2] < 0) {
+    outcome.err = std::string("open: ") + std::strerror(errno);
+    close_files();
     return outcome;
   }
 
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // The child leads a new process group, so the deadline can kill everything it started.
+    ::setpgid(0, 0);
+    if (options.killed_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl()
+    }
+    for (int fd = 0; fd < 3; ++fd) {
+      if (::dup2(files[fd], fd) < 0) ::_exit(127);
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, exec_failure.data(), exec_failure.size());
+    ::_exit(127);
+  }
+  close_files();
+  if (child < 0) {
+    outcome.err = std::string("fork: ") + std::strerror(errno);
+    return outcome;
+  }
+  ::setpgid(child, child);  // also here, so that the group exists whichever process runs first
+
   int status = 0;
+  pid_t reaped = -1;
   for (;;) {
-    const pid_t reaped = ::waitpid(child, &status, WNOHANG);
+    reaped = ::waitpid(child, &status, WNOHANG);
     if (reaped == child) break;
     if (reaped < 0 && errno != EINTR) break;
     if (clock::now() - started >= deadline && !outcome.timed_out) {
@@ -142,9 +169,9 @@ inline child_outcome run_child_process(const std::vector<std::string>& arguments
   }
   // Whatever the child left running in its group goes with it.
   ::kill(-child, SIGKILL);
-  if (!outcome.timed_out && WIFEXITED(status)) {
+  if (reaped == child && !outcome.timed_out && WIFEXITED(status)) {
     outcome.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
+  } else if (reaped == child && WIFSIGNALED(status)) {
     outcome.signal = WTERMSIG(status);
   }
   outcome.out = child_process_detail::slurp(out_file);

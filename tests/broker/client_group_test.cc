@@ -13,35 +13,26 @@
 // (ListGroups, DescribeGroups through rd_kafka_list_groups()) as an Empty group of protocol type "consumer".
 //
 // A missing client skips its test with the command that installs it; scripts/test.sh installs every one.
-#include <unistd.h>
-
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
-#include <memory>
 #include <optional>
 #include <regex>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "broker_process.h"
-#include "child_process.h"
+#include "client_test_support.h"
 
 namespace vltava::broker::testing {
 namespace {
 
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 constexpr int partition_count = 4;
@@ -54,62 +45,7 @@ constexpr int script_timeout_seconds = 60;
 constexpr auto child_deadline = std::chrono::seconds(script_timeout_seconds + 20);
 constexpr int request_timeout_ms = 10000;
 
-fs::path source_dir() {
-#ifdef VLTAVA_SOURCE_DIR
-  return VLTAVA_SOURCE_DIR;
-#else
-  return fs::current_path();
-#endif
-}
-
-fs::path compat_dir() { return source_dir() / "compat" / "clients"; }
-
-std::optional<fs::path> executable_on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::istringstream directories(path != nullptr ? path : "/usr/bin:/bin");
-  std::string directory;
-  while (std::getline(directories, directory, ':')) {
-    const fs::path candidate = fs::path(directory.empty() ? "." : directory) / name;
-    if (!fs::is_directory(candidate) && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
-}
-
-// Whether Debian's /usr/bin/python3 (python3-kafka and python3-confluent-kafka are installed for it only) can import
-// `module`; `why` gets the reason when not.
-bool system_python_imports(const std::string& module, std::string& why) {
-  if (::access("/usr/bin/python3", X_OK) != 0) {
-    why = "/usr/bin/python3 does not exist";
-    return false;
-  }
-  const auto result = run_child_process({"/usr/bin/python3", "-c", "import " + module}, 60s);
-  why = result.err;
-  return result.ok();
-}
-
 // ---- the script's summary ----
-
-std::string last_line(const std::string& text) {
-  std::istringstream lines(text);
-  std::string line, last;
-  while (std::getline(lines, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  }
-  return last;
-}
-
-// The integers of the first array `"name": [...]` in the JSON text (e.g. "assigned": [0, 2]); nullopt when absent.
-std::optional<std::vector<int>> json_ints(const std::string& json, const std::string& name) {
-  std::smatch match;
-  if (!std::regex_search(json, match, std::regex("\"" + name + "\"\\s*:\\s*\\[([0-9, ]*)\\]"))) return std::nullopt;
-  std::vector<int> out;
-  std::istringstream items(match[1].str());
-  std::string item;
-  while (std::getline(items, item, ',')) {
-    if (item.find_first_of("0123456789") != std::string::npos) out.push_back(std::stoi(item));
-  }
-  return out;
-}
 
 // The object `"name": {...}` (without nested objects) in the JSON text, or "".
 std::string json_object(const std::string& json, const std::string& name) {
@@ -140,31 +76,6 @@ std::int64_t expected_end_offset(int p) {
 }
 
 // ---- librdkafka on the broker side ----
-
-struct rdkafka_deleter {
-  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
-};
-using rdkafka_handle = std::unique_ptr<rd_kafka_t, rdkafka_deleter>;
-
-::testing::AssertionResult make_client(rd_kafka_type_t type,
-                                       const std::vector<std::pair<std::string, std::string>>& settings,
-                                       rdkafka_handle& out) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char error[512];
-  for (const auto& [key, value] : settings) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return ::testing::AssertionFailure() << "librdkafka setting " << key << ": " << error;
-    }
-  }
-  rd_kafka_t* handle = rd_kafka_new(type, conf, error, sizeof error);
-  if (handle == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return ::testing::AssertionFailure() << "rd_kafka_new: " << error;
-  }
-  out.reset(handle);
-  return ::testing::AssertionSuccess();
-}
 
 // CreateTopics through librdkafka's admin API: `name` with `partitions` partitions.
 ::testing::AssertionResult create_topic(const std::string& bootstrap, const std::string& name, int partitions) {
@@ -300,11 +211,6 @@ void verify_summary(const std::string& summary, const std::string& client) {
   EXPECT_EQ(records(json_object(summary, "phase3")), resume_count) << summary;
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Starts a broker, creates the topic, runs the script (command + the common arguments) and checks the result on the
 // broker side. Returns the script's summary line ("" on failure).
 std::string run_group_scenario(const std::string& client, const std::vector<std::string>& command,
@@ -313,7 +219,7 @@ std::string run_group_scenario(const std::string& client, const std::vector<std:
   broker_process broker({"group.initial.rebalance.delay.ms=0"});
   EXPECT_TRUE(broker.start());
   if (::testing::Test::HasFailure()) return "";
-  const std::string stamp = std::to_string(now_ms());
+  const std::string stamp = std::to_string(milliseconds_since_epoch());
   const std::string topic = "group-" + client + "-" + stamp;
   const std::string group = "group-" + client + "-" + stamp;
   EXPECT_TRUE(create_topic(broker.bootstrap(), topic, partition_count));
@@ -328,20 +234,12 @@ std::string run_group_scenario(const std::string& client, const std::vector<std:
         std::to_string(script_timeout_seconds)}) {
     arguments.push_back(argument);
   }
-  const auto run = run_child_process(arguments, child_deadline, extra_environment);
-  std::cout << "[ client   ] " << client << " script ran " << run.elapsed.count() << " ms\n";
-  if (!run.ok()) {
-    std::string line;
-    for (const auto& argument : arguments) line += argument + " ";
-    ADD_FAILURE() << "the group script failed: " << line << "\n" << run.report();
+  script_outcome run;
+  if (auto ran = run_client_script(arguments, child_deadline, {extra_environment}, client + " script", run); !ran) {
+    ADD_FAILURE() << ran.message();
     return "";
   }
-  const std::string summary = last_line(run.out);
-  std::cout << "[ client   ] summary: " << summary << "\n";
-  if (summary.empty() || summary.front() != '{') {
-    ADD_FAILURE() << "the script printed no JSON summary\n" << run.report();
-    return "";
-  }
+  const std::string& summary = run.summary;
   verify_summary(summary, client);
   verify_offsets(broker.bootstrap(), topic, group);
   verify_group_listed(broker.bootstrap(), group);
@@ -351,20 +249,15 @@ std::string run_group_scenario(const std::string& client, const std::vector<std:
 }
 
 TEST(ClientGroupTest, Kcat) {
-  const auto kcat = executable_on_path("kcat");
-  if (!kcat)
-    GTEST_SKIP() << "kcat is not on PATH; install it with: sudo apt-get install kcat (scripts/install-deps.sh)";
-  const auto bash = executable_on_path("bash");
+  if (const auto missing = missing_kcat(); !missing.empty()) GTEST_SKIP() << missing;
+  const auto bash = find_on_path("bash");
   ASSERT_TRUE(bash);
   run_group_scenario("kcat", {bash->string(), (compat_dir() / "kcat_group.sh").string()});
 }
 
 TEST(ClientGroupTest, ConfluentKafkaPython) {
-  std::string why;
-  if (!system_python_imports("confluent_kafka", why)) {
-    GTEST_SKIP() << "/usr/bin/python3 cannot import confluent_kafka (" << why
-                 << "); install it with: sudo apt-get install python3-confluent-kafka (scripts/install-deps.sh)";
-  }
+  if (const auto missing = missing_python_module("confluent_kafka", "python3-confluent-kafka"); !missing.empty())
+    GTEST_SKIP() << missing;
   const auto summary =
       run_group_scenario("confluent-kafka", {"/usr/bin/python3", (compat_dir() / "confluent_kafka_group.py").string()});
   if (summary.empty()) return;
@@ -373,11 +266,7 @@ TEST(ClientGroupTest, ConfluentKafkaPython) {
 }
 
 TEST(ClientGroupTest, KafkaPython) {
-  std::string why;
-  if (!system_python_imports("kafka", why)) {
-    GTEST_SKIP() << "/usr/bin/python3 cannot import kafka (" << why
-                 << "); install it with: sudo apt-get install python3-kafka (scripts/install-deps.sh)";
-  }
+  if (const auto missing = missing_python_module("kafka", "python3-kafka"); !missing.empty()) GTEST_SKIP() << missing;
   const auto summary =
       run_group_scenario("kafka-python", {"/usr/bin/python3", (compat_dir() / "kafka_python_group.py").string()});
   if (summary.empty()) return;
@@ -390,14 +279,10 @@ TEST(ClientGroupTest, KafkaPython) {
 }
 
 TEST(ClientGroupTest, KafkaJS) {
-  const auto node = executable_on_path("node");
-  if (!node) GTEST_SKIP() << "node is not on PATH; install it with: sudo apt-get install nodejs npm";
-  const fs::path kafkajs = compat_dir() / "kafkajs";
-  if (!fs::exists(kafkajs / "node_modules" / "kafkajs" / "package.json")) {
-    GTEST_SKIP() << "KafkaJS is not installed in " << (kafkajs / "node_modules").string()
-                 << "; install it with: bash scripts/install-compat.sh";
-  }
-  run_group_scenario("kafkajs", {node->string(), (kafkajs / "group.js").string()},
+  if (const auto missing = missing_kafkajs(); !missing.empty()) GTEST_SKIP() << missing;
+  const auto node = find_on_path("node");
+  ASSERT_TRUE(node);
+  run_group_scenario("kafkajs", {node->string(), (kafkajs_dir() / "group.js").string()},
                      {"KAFKAJS_NO_PARTITIONER_WARNING=1"});
 }
 

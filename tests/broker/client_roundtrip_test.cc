@@ -16,21 +16,12 @@
 // consumer (it always joins a group): its script only produces and checks offsets through its admin client, and the
 // records' contents are checked here with librdkafka. A missing client skips its test with the command that installs
 // it; scripts/test.sh installs every one (scripts/install-deps.sh, scripts/install-compat.sh).
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -38,8 +29,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +36,7 @@
 #include <gtest/gtest.h>
 
 #include "broker_process.h"
+#include "client_test_support.h"
 #include "vltava/broker/handlers.h"
 
 namespace vltava::broker::testing {
@@ -68,196 +58,6 @@ const std::string filler = [] {
   return text;
 }();
 
-std::int64_t milliseconds_since_epoch() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-fs::path source_dir() {
-#ifdef VLTAVA_SOURCE_DIR
-  return VLTAVA_SOURCE_DIR;
-#else
-  return fs::current_path();
-#endif
-}
-
-fs::path compat_dir() { return source_dir() / "compat" / "clients"; }
-
-// The executable `name` as the shell would find it on PATH, or nullopt.
-std::optional<fs::path> find_on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::stringstream directories(path != nullptr ? path : "/usr/bin:/bin");
-  std::string directory;
-  while (std::getline(directories, directory, ':')) {
-    const fs::path candidate = fs::path(directory.empty() ? "." : directory) / name;
-    if (::access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) return candidate;
-  }
-  return std::nullopt;
-}
-
-// ---- a child process with its output and a deadline ----
-
-struct child_result {
-  std::optional<int> exit_code;  // nullopt when a signal ended it (or the deadline, see timed_out)
-  int signal = 0;
-  bool timed_out = false;
-  std::string out;
-  std::string err;
-  std::chrono::milliseconds elapsed{0};
-
-  bool succeeded() const { return !timed_out && exit_code == 0; }
-  std::string describe() const {
-    std::ostringstream text;
-    if (timed_out) {
-      text << "killed at the deadline";
-    } else if (exit_code) {
-      text << "exit code " << *exit_code;
-    } else {
-      text << "killed by signal " << signal;
-    }
-    text << " after " << elapsed.count() << " ms\n---- stdout ----\n" << out << "---- stderr ----\n" << err << "----";
-    return text.str();
-  }
-};
-
-// Runs argv[0] (a path) with stdin from /dev/null, collecting stdout and stderr. The child leads its own process
-// group; at the deadline the whole group is killed (scripts start clients of their own).
-child_result run_child(const std::vector<std::string>& arguments, std::chrono::milliseconds deadline,
-                       const std::vector<std::string>& extra_environment = {}) {
-  child_result result;
-  const auto started = steady::now();
-  // Everything the child needs is prepared before fork(): after it, only async-signal-safe calls.
-  std::vector<std::string> owned = arguments;
-  std::vector<char*> argv;
-  for (auto& argument : owned) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> environment;
-  for (char** variable = environ; *variable != nullptr; ++variable) environment.emplace_back(*variable);
-  environment.insert(environment.end(), extra_environment.begin(), extra_environment.end());
-  std::vector<char*> envp;
-  for (auto& variable : environment) envp.push_back(variable.data());
-  envp.push_back(nullptr);
-  const std::string exec_failure = "cannot execute " + arguments.at(0) + "\n";
-
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    result.err = std::string("pipe2: ") + std::strerror(errno);
-    return result;
-  }
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    result.err = std::string("pipe2: ") + std::strerror(errno);
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    return result;
-  }
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child == 0) {
-    ::setpgid(0, 0);
-    // A test that crashes must not leave its client running.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    const int null_input = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_input < 0) ::_exit(127);
-    ::dup2(null_input, STDIN_FILENO);
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    ::execve(argv[0], argv.data(), envp.data());
-    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, exec_failure.data(), exec_failure.size());
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (child < 0) {
-    result.err = std::string("fork: ") + std::strerror(errno);
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    return result;
-  }
-  ::setpgid(child, child);  // also here, so that the group exists whichever process runs first
-
-  const auto give_up = started + deadline;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_pipes = 2;
-  while (open_pipes > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - steady::now()).count();
-    if (left <= 0 && !result.timed_out) {
-      result.timed_out = true;
-      ::kill(-child, SIGKILL);
-    }
-    // After the kill the pipes reach end of file as soon as the group is gone.
-    const int ready = ::poll(fds, 2, result.timed_out ? 1000 : static_cast<int>(std::min<std::int64_t>(left, 1000)));
-    if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      char buffer[4096];
-      const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n > 0) {
-        sinks[i]->append(buffer, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_pipes;
-      }
-    }
-  }
-  for (auto& fd : fds) {
-    if (fd.fd >= 0) ::close(fd.fd);
-  }
-  int status = 0;
-  pid_t reaped;
-  do {
-    reaped = ::waitpid(child, &status, 0);
-  } while (reaped < 0 && errno == EINTR);
-  // Whatever the script started and left behind goes with it.
-  ::kill(-child, SIGKILL);
-  if (reaped == child && WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (reaped == child && WIFSIGNALED(status)) {
-    result.signal = WTERMSIG(status);
-  }
-  result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
-  return result;
-}
-
-// ---- the script's summary ----
-
-// The last non-empty line of the script's stdout: its JSON summary.
-std::string summary_line(const std::string& out) {
-  std::istringstream lines(out);
-  std::string line, last;
-  while (std::getline(lines, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  }
-  return last;
-}
-
-// The strings of the array `"name": [...]` in a one-line JSON object (the scripts print only plain strings there).
-std::vector<std::string> string_array(const std::string& json, const std::string& name) {
-  std::vector<std::string> out;
-  std::smatch array;
-  if (!std::regex_search(json, array, std::regex("\"" + name + "\"\\s*:\\s*\\[([^\\]]*)\\]"))) return out;
-  const std::string items = array[1].str();
-  const std::regex item("\"([^\"]*)\"");
-  for (auto it = std::sregex_iterator(items.begin(), items.end(), item); it != std::sregex_iterator(); ++it) {
-    out.push_back((*it)[1].str());
-  }
-  return out;
-}
-
-// The integers of the array `"name": [...]`, e.g. kafka-python's api_version [2, 4, 0].
-std::vector<int> int_array(const std::string& json, const std::string& name) {
-  std::vector<int> out;
-  std::smatch array;
-  if (!std::regex_search(json, array, std::regex("\"" + name + "\"\\s*:\\s*\\[([0-9, ]*)\\]"))) return out;
-  std::istringstream items(array[1].str());
-  std::string item;
-  while (std::getline(items, item, ',')) out.push_back(std::stoi(item));
-  return out;
-}
-
 // ---- what the broker holds, seen through librdkafka and the segment files ----
 
 struct record {
@@ -274,32 +74,14 @@ std::optional<std::string> as_optional(const void* data, std::size_t size) {
   return std::string(static_cast<const char*>(data), size);
 }
 
-struct rdkafka_deleter {
-  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
-};
-using rdkafka_handle = std::unique_ptr<rd_kafka_t, rdkafka_deleter>;
-
 // A librdkafka simple consumer (no group) of `bootstrap`.
 ::testing::AssertionResult make_consumer(const std::string& bootstrap, rdkafka_handle& out) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char error[512];
-  const std::vector<std::pair<std::string, std::string>> settings{{"bootstrap.servers", bootstrap},
-                                                                  {"broker.address.family", "v4"},
-                                                                  {"client.id", "vltava-roundtrip-check"},
-                                                                  {"enable.partition.eof", "true"}};
-  for (const auto& [key, value] : settings) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return ::testing::AssertionFailure() << "librdkafka setting " << key << ": " << error;
-    }
-  }
-  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
-  if (handle == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return ::testing::AssertionFailure() << "rd_kafka_new: " << error;
-  }
-  out.reset(handle);
-  return ::testing::AssertionSuccess();
+  return make_client(RD_KAFKA_CONSUMER,
+                     {{"bootstrap.servers", bootstrap},
+                      {"broker.address.family", "v4"},
+                      {"client.id", "vltava-roundtrip-check"},
+                      {"enable.partition.eof", "true"}},
+                     out);
 }
 
 // Watermarks of partition 0, then every record below the high watermark.
@@ -417,9 +199,7 @@ struct client_case {
   std::vector<std::string> required_codecs;  // codecs the client must have exercised (it may do more)
 };
 
-struct script_run {
-  child_result child;
-  std::string summary;
+struct script_run : script_outcome {
   std::int64_t started_ms = 0;
   std::int64_t ended_ms = 0;
 };
@@ -436,26 +216,16 @@ struct script_run {
                                         "--timeout-seconds", std::to_string(script_timeout_seconds)};
   arguments.insert(arguments.end(), common.begin(), common.end());
   run.started_ms = milliseconds_since_epoch();
-  run.child = run_child(arguments, child_deadline, extra_environment);
+  // A test that crashes must not leave its client running.
+  auto ran = run_client_script(arguments, child_deadline, {extra_environment, true}, command.back(), run);
   run.ended_ms = milliseconds_since_epoch();
-  std::cout << "[ client   ] " << command.back() << " ran " << run.child.elapsed.count() << " ms\n";
-  if (!run.child.succeeded()) {
-    std::string line;
-    for (const auto& argument : arguments) line += argument + " ";
-    return ::testing::AssertionFailure() << "the client script failed: " << line << "\n" << run.child.describe();
-  }
-  run.summary = summary_line(run.child.out);
-  std::cout << "[ client   ] summary: " << run.summary << "\n";
-  if (run.summary.empty() || run.summary.front() != '{') {
-    return ::testing::AssertionFailure() << "the script printed no JSON summary\n" << run.child.describe();
-  }
-  return ::testing::AssertionSuccess();
+  return ran;
 }
 
 // The broker-side check of every topic the script names: watermarks, every record, and the stored batches' codec.
 void verify_on_broker(const broker_process& broker, const client_case& client, const std::string& topic,
                       std::int64_t timestamp_base, const script_run& run) {
-  const auto topics = string_array(run.summary, "topics");
+  const auto topics = json_strings(run.summary, "topics");
   for (const auto& codec : client.required_codecs) {
     EXPECT_TRUE(std::find(topics.begin(), topics.end(), topic + "-" + codec) != topics.end())
         << "the script did not exercise codec " << codec << "; summary: " << run.summary;
@@ -517,22 +287,8 @@ std::string unique_topic(const std::string& client) {
   return "roundtrip-" + client + "-" + std::to_string(milliseconds_since_epoch());
 }
 
-// Whether /usr/bin/python3 can import `module` (Debian's python3-kafka and python3-confluent-kafka are installed for
-// that interpreter only, not for a pyenv python3 earlier on PATH).
-bool python_has(const std::string& module, std::string& why) {
-  if (::access("/usr/bin/python3", X_OK) != 0) {
-    why = "/usr/bin/python3 does not exist";
-    return false;
-  }
-  const auto result = run_child({"/usr/bin/python3", "-c", "import " + module}, 60s);
-  why = result.err;
-  return result.succeeded();
-}
-
 TEST(ClientRoundtripTest, Kcat) {
-  const auto kcat = find_on_path("kcat");
-  if (!kcat)
-    GTEST_SKIP() << "kcat is not on PATH; install it with: sudo apt-get install kcat (or scripts/install-deps.sh)";
+  if (const auto missing = missing_kcat(); !missing.empty()) GTEST_SKIP() << missing;
   const auto bash = find_on_path("bash");
   ASSERT_TRUE(bash);
   broker_process broker;
@@ -547,11 +303,8 @@ TEST(ClientRoundtripTest, Kcat) {
 }
 
 TEST(ClientRoundtripTest, ConfluentKafkaPython) {
-  std::string why;
-  if (!python_has("confluent_kafka", why)) {
-    GTEST_SKIP() << "/usr/bin/python3 cannot import confluent_kafka (" << why
-                 << "); install it with: sudo apt-get install python3-confluent-kafka (or scripts/install-deps.sh)";
-  }
+  if (const auto missing = missing_python_module("confluent_kafka", "python3-confluent-kafka"); !missing.empty())
+    GTEST_SKIP() << missing;
   broker_process broker;
   ASSERT_TRUE(broker.start());
   const std::string topic = unique_topic("confluent");
@@ -560,17 +313,13 @@ TEST(ClientRoundtripTest, ConfluentKafkaPython) {
   ASSERT_TRUE(run_script({"/usr/bin/python3", (compat_dir() / "confluent_kafka_roundtrip.py").string()}, topic,
                          timestamp_base, broker, run));
   // librdkafka reports errors through error_cb; a consumer that went looking for a group coordinator would show here.
-  EXPECT_EQ(string_array(run.summary, "client_errors"), std::vector<std::string>{}) << run.child.err;
+  EXPECT_EQ(json_strings(run.summary, "client_errors"), std::vector<std::string>{}) << run.child.err;
   verify_on_broker(broker, {"confluent-kafka", true, true, true, {"none", "gzip", "snappy", "lz4", "zstd"}}, topic,
                    timestamp_base, run);
 }
 
 TEST(ClientRoundtripTest, KafkaPython) {
-  std::string why;
-  if (!python_has("kafka", why)) {
-    GTEST_SKIP() << "/usr/bin/python3 cannot import kafka (" << why
-                 << "); install it with: sudo apt-get install python3-kafka (or scripts/install-deps.sh)";
-  }
+  if (const auto missing = missing_python_module("kafka", "python3-kafka"); !missing.empty()) GTEST_SKIP() << missing;
   broker_process broker;
   ASSERT_TRUE(broker.start());
   const std::string topic = unique_topic("kafka-python");
@@ -582,7 +331,7 @@ TEST(ClientRoundtripTest, KafkaPython) {
   // pins request versions and the record format from the guess. Below 2.1 it would not send Produce v7; below 0.11
   // it would fall back to legacy message sets.
   for (const char* role : {"producer_api_version", "consumer_api_version"}) {
-    const auto version = int_array(run.summary, role);
+    const auto version = json_ints(run.summary, role).value_or(std::vector<int>{});
     ASSERT_GE(version.size(), 2u) << role << " missing from the summary: " << run.summary;
     EXPECT_GE(std::make_pair(version[0], version[1]), std::make_pair(2, 1))
         << "kafka-python inferred broker version " << version[0] << "." << version[1] << " (" << role
@@ -593,13 +342,9 @@ TEST(ClientRoundtripTest, KafkaPython) {
 }
 
 TEST(ClientRoundtripTest, KafkaJS) {
+  if (const auto missing = missing_kafkajs(); !missing.empty()) GTEST_SKIP() << missing;
   const auto node = find_on_path("node");
-  if (!node) GTEST_SKIP() << "node is not on PATH; install it with: sudo apt-get install nodejs npm";
-  const fs::path kafkajs = compat_dir() / "kafkajs";
-  if (!fs::exists(kafkajs / "node_modules" / "kafkajs" / "package.json")) {
-    GTEST_SKIP() << "KafkaJS is not installed in " << (kafkajs / "node_modules").string()
-                 << "; install it with: bash scripts/install-compat.sh";
-  }
+  ASSERT_TRUE(node);
   broker_process broker;
   ASSERT_TRUE(broker.start());
   const std::string topic = unique_topic("kafkajs");
@@ -608,8 +353,8 @@ TEST(ClientRoundtripTest, KafkaJS) {
   // KafkaJS has no consumer without a consumer group, which the broker does not serve yet: the script produces and
   // checks offsets with the admin client; verify_on_broker reads the records back with librdkafka and checks every
   // key, value, header and timestamp.
-  ASSERT_TRUE(run_script({node->string(), (kafkajs / "roundtrip.js").string()}, topic, timestamp_base, broker, run,
-                         {"KAFKAJS_NO_PARTITIONER_WARNING=1"}));
+  ASSERT_TRUE(run_script({node->string(), (kafkajs_dir() / "roundtrip.js").string()}, topic, timestamp_base, broker,
+                         run, {"KAFKAJS_NO_PARTITIONER_WARNING=1"}));
   verify_on_broker(broker, {"kafkajs", false, true, true, {"none", "gzip"}}, topic, timestamp_base, run);
 }
 
