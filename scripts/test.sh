@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up on a Debian 12 machine and runs every test: unit and round-trip tests (GoogleTest via CTest),
-# the formatting check, and each libFuzzer target for a bounded time under AddressSanitizer + UBSan.
+# the formatting check, each libFuzzer target for a bounded time under AddressSanitizer + UBSan, and the
+# compatibility suite (compat/run) with every installed client.
 #
 #   scripts/test.sh                      everything
 #   VLTAVA_FUZZ_SECONDS=10 scripts/test.sh   shorter fuzzing
@@ -52,5 +53,7 @@ if [ -z "${VLTAVA_SKIP_FUZZ:-}" ]; then
 fi
 
 echo "== tests (ctest) =="
-cd build
-ctest --output-on-failure -j "$jobs" --timeout 300
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 300)
+
+echo "== compatibility suite (compat/run: every client x scenario against a fresh broker) =="
+/usr/bin/python3 compat/run --broker build/bin/vltava --out build/compat

@@ -11,10 +11,9 @@ stdout and exits 0; on a mismatch, an error or a timeout it prints the reason on
 
 Run it with Debian's /usr/bin/python3: python3-confluent-kafka is installed for that interpreter only.
 
-The broker serves no consumer groups yet. librdkafka insists on a group.id for a Consumer, but with assign(), an
-explicit OFFSET_BEGINNING and enable.auto.commit=false it never needs the coordinator: ApiVersions tells it that
-FindCoordinator is not served, so it does not send it. The summary reports any error the client raised
-("client_errors") so a coordinator lookup would be visible.
+This scenario reads by assigning partitions, without a consumer group (confluent_kafka_group.py covers groups).
+librdkafka insists on a group.id for a Consumer; with assign(), an explicit OFFSET_BEGINNING and
+enable.auto.commit=false it commits nothing. The summary reports any error the client raised ("client_errors").
 
 Record i of codec C (shared with tests/broker/client_roundtrip_test.cc, which checks the same records on the broker
 side): key "key-C-i", value "value-C-i-" + "0123456789abcdef" * 8, headers index=i, codec=C,

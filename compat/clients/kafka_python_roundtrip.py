@@ -106,7 +106,7 @@ def consume(bootstrap, topic, codec, count, timestamp_base, deadline):
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id="vltava-compat-kafka-python",
-        group_id=None,  # no group: the broker serves no consumer groups yet, and assign() needs none
+        group_id=None,  # no group: assign() needs none (kafka_python_group.py covers groups)
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         api_version_auto_timeout_ms=int(min(30.0, seconds_left(deadline)) * 1000),

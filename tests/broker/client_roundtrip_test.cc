@@ -12,7 +12,7 @@
 // CreateTime base + i. kcat is the exception: its -H headers are the same for every record (no index), and it cannot
 // set timestamps, so librdkafka stamps the time of production.
 //
-// The broker serves no consumer groups yet, so the scripts consume by assigning partitions. KafkaJS has no such
+// The scripts consume by assigning partitions (client_group_test.cc covers consumer groups). KafkaJS has no such
 // consumer (it always joins a group): its script only produces and checks offsets through its admin client, and the
 // records' contents are checked here with librdkafka. A missing client skips its test with the command that installs
 // it; scripts/test.sh installs every one (scripts/install-deps.sh, scripts/install-compat.sh).
@@ -350,7 +350,7 @@ TEST(ClientRoundtripTest, KafkaJS) {
   const std::string topic = unique_topic("kafkajs");
   const std::int64_t timestamp_base = milliseconds_since_epoch();
   script_run run;
-  // KafkaJS has no consumer without a consumer group, which the broker does not serve yet: the script produces and
+  // KafkaJS has no consumer without a consumer group (group.js is the group scenario): the script produces and
   // checks offsets with the admin client; verify_on_broker reads the records back with librdkafka and checks every
   // key, value, header and timestamp.
   ASSERT_TRUE(run_script({node->string(), (kafkajs_dir() / "roundtrip.js").string()}, topic, timestamp_base, broker,

@@ -8,11 +8,10 @@
 //   node compat/clients/kafkajs/roundtrip.js --bootstrap HOST:PORT --topic T --count N [--codecs none,gzip]
 //        [--timestamp-base MS] [--timeout-seconds S]
 //
-// Why there is no KafkaJS consumer here: KafkaJS has no group-less consumer. kafka.consumer() always joins a
-// consumer group (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetFetch), and the broker serves no consumer
-// groups yet. So this script checks what KafkaJS itself can check without a group (the offsets above), and
-// tests/broker/client_roundtrip_test.cc reads the records back with librdkafka and checks every key, value, header
-// and timestamp. When consumer groups land, a KafkaJS consumer scenario will be added.
+// Why there is no KafkaJS consumer here: KafkaJS has no group-less consumer (kafka.consumer() always joins a
+// consumer group); group.js consumes through a group. This round trip checks what KafkaJS can check without a group
+// (the offsets above), and tests/broker/client_roundtrip_test.cc reads the records back with librdkafka and checks
+// every key, value, header and timestamp.
 //
 // KafkaJS compresses with gzip out of the box (zlib); snappy, lz4 and zstd need codec packages that are not installed.
 //
