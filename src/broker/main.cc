@@ -12,6 +12,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -67,7 +68,15 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
 void configure_logging() {
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] %^%-5l%$ %v");
   // Request tracing is at debug level: VLTAVA_LOG_LEVEL=debug.
-  if (const char* level = std::getenv("VLTAVA_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
+  if (const char* level = std::getenv("VLTAVA_LOG_LEVEL")) {
+    // from_str turns an unknown name into "off": refuse it instead of silencing the broker.
+    const auto parsed = spdlog::level::from_str(level);
+    if (parsed == spdlog::level::off && std::string_view(level) != "off") {
+      spdlog::warn("VLTAVA_LOG_LEVEL={} is not one of trace, debug, info, warn, err, critical, off: using info", level);
+    } else {
+      spdlog::set_level(parsed);
+    }
+  }
 }
 
 int run(const arguments& args) {

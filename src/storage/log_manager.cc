@@ -3,10 +3,13 @@
 #include "vltava/storage/log_manager.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -51,6 +54,7 @@ log_manager::log_manager(log_manager_config config, storage_context context)
 
 log_manager::~log_manager() {
   if (!shut_down_) (void)shutdown();
+  for (const int fd : directory_locks_) ::close(fd);  // a manager that failed to open was never shut down
 }
 
 std::error_code log_manager::open(log_manager_config config, storage_context context, std::unique_ptr<log_manager>& out,
@@ -89,7 +93,23 @@ std::error_code log_manager::load(log_manager_startup& startup) {
       spdlog::error("storage: cannot create log directory {}: {}", dir.string(), fs_error.message());
       return from_errno(fs_error.value());
     }
-    bool clean = std::filesystem::exists(dir / clean_shutdown_marker);
+    const int lock = ::open((dir / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock < 0) {
+      const int error_number = errno;
+      spdlog::error("storage: cannot open {}: {}", (dir / ".lock").string(), std::strerror(error_number));
+      return from_errno(error_number);
+    }
+    if (::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+      ::close(lock);
+      spdlog::error("storage: log directory {} is in use by another process (its .lock is held)", dir.string());
+      return make_error_code(storage_errc::directory_in_use);
+    }
+    directory_locks_.push_back(lock);
+    // A directory without partition directories (new, or only meta.properties) has nothing to recover: its first
+    // start is not an unclean one.
+    bool has_logs = false;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, fs_error)) has_logs |= entry.is_directory();
+    bool clean = !has_logs || std::filesystem::exists(dir / clean_shutdown_marker);
     const auto recovery_points = read_checkpoint_or_empty(dir / recovery_point_checkpoint, clean);
     const auto start_offsets = read_checkpoint_or_empty(dir / log_start_checkpoint, clean);
     bool cleaner_ok = true;
@@ -369,6 +389,9 @@ std::error_code log_manager::shutdown() {
   }
   shut_down_ = true;
   spdlog::info("storage: shut down {} logs", snapshot().size());
+  // Everything is flushed and marked: another process (or a new log_manager) may take the directories now.
+  for (const int fd : directory_locks_) ::close(fd);
+  directory_locks_.clear();
   return result;
 }
 

@@ -23,6 +23,7 @@ class storage_category_impl final : public std::error_category {
       case storage_errc::already_exists: return "already exists";
       case storage_errc::not_found: return "not found";
       case storage_errc::log_closed: return "log closed";
+      case storage_errc::directory_in_use: return "log directory in use by another process";
     }
     return "unknown storage error " + std::to_string(value);
   }
@@ -56,7 +57,8 @@ protocol::error_code to_kafka_error(std::error_code error) noexcept {
     case storage_errc::io_error:
     case storage_errc::disk_full:
     case storage_errc::log_offline:
-    case storage_errc::log_closed: return error_code::kafka_storage_error;
+    case storage_errc::log_closed:
+    case storage_errc::directory_in_use: return error_code::kafka_storage_error;
     case storage_errc::offset_out_of_range: return error_code::offset_out_of_range;
     case storage_errc::corrupt_batch: return error_code::corrupt_message;
     case storage_errc::invalid_offset: return error_code::offset_out_of_range;

@@ -155,6 +155,24 @@ TEST_F(LogManagerTest, SpreadsLogsOverDirectoriesAndRestartsCleanlyAfterShutdown
   ASSERT_FALSE(manager->shutdown());
 }
 
+// Two brokers on one log directory would corrupt it: the second is refused while the first holds <dir>/.lock, and
+// may open it once the first has shut down.
+TEST_F(LogManagerTest, ASecondManagerOnTheSameDirectoryIsRefusedUntilTheFirstCloses) {
+  log_manager_startup startup;
+  auto first = open_manager(two_dirs(), startup);
+  ASSERT_TRUE(first);
+  std::unique_ptr<log_manager> second;
+  log_manager_startup second_startup;
+  EXPECT_EQ(log_manager::open(config_for({dir_ / "b"}), context_, second, second_startup),
+            make_error_code(storage_errc::directory_in_use));
+  EXPECT_FALSE(second);
+  EXPECT_EQ(to_kafka_error(make_error_code(storage_errc::directory_in_use)), protocol::error_code::kafka_storage_error);
+
+  ASSERT_FALSE(first->shutdown());
+  EXPECT_FALSE(log_manager::open(config_for({dir_ / "b"}), context_, second, second_startup));
+  EXPECT_TRUE(second);
+}
+
 TEST_F(LogManagerTest, AnUnreadableCheckpointMakesTheDirectoryRecoverDespiteTheMarker) {
   const auto config = two_dirs();
   std::map<topic_partition, std::vector<stored_record>> expected;

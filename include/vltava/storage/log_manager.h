@@ -96,6 +96,9 @@ class log_manager {
   bool shut_down_ = false;
   std::thread background_;
   std::thread cleaner_thread_;
+  // One open, flock()ed <log.dir>/.lock per directory from open() to shutdown(): a second broker (or log_manager)
+  // on the same directory is refused instead of corrupting it, as Kafka does with the same file name.
+  std::vector<int> directory_locks_;
 };
 
 }  // namespace vltava::storage

@@ -23,6 +23,7 @@ enum class storage_errc {
   already_exists = 8,
   not_found = 9,
   log_closed = 10,
+  directory_in_use = 11,  // another process (or log_manager) holds the log directory's .lock
 };
 
 const std::error_category& storage_category() noexcept;
