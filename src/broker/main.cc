@@ -5,6 +5,8 @@
 // Loads the configuration, recovers the logs, binds the listeners, writes the ready file (the bound addresses, for
 // tests and scripts that start brokers on port 0), serves until SIGTERM or SIGINT, then stops gracefully: no new
 // connections, requests in flight answered, logs flushed, clean-shutdown markers written.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -79,8 +81,23 @@ void configure_logging() {
   }
 }
 
+// Every partition keeps its active segment's .log, .index and .timeindex open, so the default soft limit of 1024
+// open files would stop a broker at about 300 partitions. Raise the soft limit to the hard one, as the process may.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::info("open-file limit raised from {} to {}", before, limit.rlim_cur);
+  } else {
+    spdlog::warn("open-file limit is {} (hard limit {}) and could not be raised", before, limit.rlim_max);
+  }
+}
+
 int run(const arguments& args) {
   const auto started = std::chrono::steady_clock::now();
+  raise_open_file_limit();
   auto loaded = broker::broker_config::load(args.properties, args.overrides);
   for (const auto& notice : loaded.notices) spdlog::info("config: {}", notice);
   for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning);

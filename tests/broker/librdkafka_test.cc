@@ -6,6 +6,8 @@
 //
 // Each test starts its own broker (port 0, temporary directory). Consumers use the legacy simple-consumer API
 // (rd_kafka_consume_start), which needs no consumer group. Every wait polls a condition until a deadline.
+#include <sys/resource.h>
+
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
@@ -1014,6 +1016,26 @@ TEST(LibrdkafkaTest, RetriedIdempotentBatchIsRecognisedAfterACrash) {
   EXPECT_EQ(answer.error_code, static_cast<std::int16_t>(protocol::error_code::out_of_order_sequence_number));
   ASSERT_TRUE(watermarks(admin->get(), topic, 0, low, high));
   EXPECT_EQ(high, 15);
+}
+
+// Each partition holds three files open: with a soft open-file limit of 200 (the child inherits it) a 300-partition
+// topic only fits because the broker raises its soft limit to the hard one at start.
+TEST(LibrdkafkaTest, ABrokerStartedWithALowOpenFileLimitRaisesIt) {
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  if (original.rlim_max < 2000) GTEST_SKIP() << "hard open-file limit " << original.rlim_max << " is below 2000";
+  broker_process broker;
+  rlimit low = original;
+  low.rlim_cur = 200;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const auto started = broker.start();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
+  ASSERT_TRUE(started);
+  EXPECT_NE(broker.log_contents().find("open-file limit raised from 200"), std::string::npos);
+
+  auto admin = kafka_client::create(RD_KAFKA_PRODUCER, broker.bootstrap());
+  ASSERT_TRUE(admin);
+  EXPECT_TRUE(create_topic(admin->get(), "wide", 300));
 }
 
 // Producer state is snapshotted while the broker runs (with each recovery-point checkpoint), not only at a clean
