@@ -12,7 +12,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
+#include <optional>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
@@ -188,23 +190,79 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
   }
 }
 
-namespace {
-
 // How a connection's life ends, for the log line.
-struct close_reason {
+struct server::close_reason {
   std::string text;
   bool warn = false;
 };
 
+// One request of a connection between being read and being answered.
+struct server::pipeline_request {
+  std::vector<std::uint8_t> response;
+  std::vector<response_file_part> file_parts;
+  bool released = false;              // the reader may go on to the next request
+  bool done = false;                  // the answer (or the decision to send none) is ready
+  std::optional<close_reason> close;  // answer nothing more: close after the answers before this one
+};
+
+// The requests of one connection between being read and being answered, in request order. The reader appends; a
+// request's handler runs as its own coroutine on the connection's strand and may release the reader early
+// (request_context::allow_next_request); the writer sends answers strictly in order. Every change is announced by
+// cancelling `wake` (whose expiry is never reset, so a cancel only ends the waits pending at that moment); waiters
+// re-check their condition, and all of this runs on the strand, so no change is missed between check and wait.
+struct server::pipeline {
+  explicit pipeline(const asio::any_io_executor& executor) : wake(executor, asio::steady_timer::time_point::max()) {}
+
+  void notify() { wake.cancel(); }
+  asio::awaitable<void> wait() {
+    boost::system::error_code ignored;
+    co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+
+  std::deque<std::shared_ptr<pipeline_request>> queue;
+  bool reading_finished = false;
+  bool writing_failed = false;
+  close_reason reason{"client closed the connection"};
+  asio::steady_timer wake;
+};
+
+namespace {
+
+// Requests a connection may have read but not yet answered. librdkafka pipelines up to 5 by default
+// (max.in.flight); more are read once earlier answers have gone out.
+constexpr std::size_t max_requests_in_flight = 16;
+
 }  // namespace
 
 asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
-  auto& socket = conn->socket();
   spdlog::debug("connection from {}", conn->peer());
-  close_reason reason{"client closed the connection"};
-  std::vector<std::uint8_t> response;
-  std::vector<response_file_part> file_parts;
-  while (true) {
+  // Shared with the requests' handlers: one may still be waiting (an fsync, a long poll) after the connection ends.
+  auto state = std::make_shared<pipeline>(conn->socket().get_executor());
+  co_await (read_requests(conn, state) && write_answers(conn, *state));
+  const auto& reason = state->reason;
+  if (reason.warn) {
+    spdlog::warn("closing connection from {}: {}", conn->peer(), reason.text);
+  } else {
+    spdlog::debug("closing connection from {}: {}", conn->peer(), reason.text);
+  }
+  boost::system::error_code ignored;
+  conn->socket().shutdown(tcp::socket::shutdown_both, ignored);
+  conn->socket().close(ignored);
+}
+
+asio::awaitable<void> server::read_requests(std::shared_ptr<connection> conn, std::shared_ptr<pipeline> shared) {
+  auto& socket = conn->socket();
+  pipeline& state = *shared;
+  // Ends reading: the writer answers what was read so far, then the connection closes with this reason.
+  auto finish = [&state](close_reason reason) {
+    auto closing = std::make_shared<pipeline_request>();
+    closing->done = true;
+    closing->close = std::move(reason);
+    state.queue.push_back(std::move(closing));
+  };
+  while (!state.writing_failed) {
+    while (state.queue.size() >= max_requests_in_flight && !state.writing_failed) co_await state.wait();
+    if (state.writing_failed) break;
     std::array<std::uint8_t, protocol::frame_size_prefix> size_prefix{};
     boost::system::error_code ec;
     conn->idle_timer().expires_after(std::chrono::milliseconds(options_.connections_max_idle_ms));
@@ -212,86 +270,140 @@ asio::awaitable<void> server::serve(std::shared_ptr<connection> conn) {
         co_await (asio::async_read(socket, asio::buffer(size_prefix), asio::redirect_error(asio::use_awaitable, ec)) ||
                   conn->idle_timer().async_wait(asio::use_awaitable));
     if (outcome.index() == 1) {
-      reason = {"idle for longer than connections.max.idle.ms"};
+      finish({"idle for longer than connections.max.idle.ms"});
       break;
     }
     if (ec) {
-      if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::error::operation_aborted) {
-        reason = {"read failed: " + ec.message(), true};
+      if (ec != asio::error::eof && ec != asio::error::connection_reset && ec != asio::error::operation_aborted &&
+          !state.writing_failed) {
+        finish({"read failed: " + ec.message(), true});
+      } else {
+        finish({stopping_ ? "broker stopping" : "client closed the connection"});
       }
       break;
     }
     const auto size = protocol::load_be<std::int32_t>(size_prefix.data());
     if (size < 8 || size > options_.socket_request_max_bytes) {
       // Checked before allocating: a 2 GB length prefix costs nothing.
-      reason = {"request size " + std::to_string(size) + " outside 8.." +
-                    std::to_string(options_.socket_request_max_bytes) + " (socket.request.max.bytes)",
-                true};
+      finish({"request size " + std::to_string(size) + " outside 8.." +
+                  std::to_string(options_.socket_request_max_bytes) + " (socket.request.max.bytes)",
+              true});
       break;
     }
     auto frame = std::make_shared<std::vector<std::uint8_t>>(static_cast<std::size_t>(size));
     co_await asio::async_read(socket, asio::buffer(*frame), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      reason = {"connection ended inside a request: " + ec.message(), true};
+      finish({"connection ended inside a request: " + ec.message(), true});
       break;
     }
 
     protocol::reader body(std::span<const std::uint8_t>(*frame), frame);
     protocol::request_header_view view;
     if (auto header_error = protocol::decode_request_header(body, view)) {
-      reason = {"malformed request header: " + header_error.message(), true};
+      finish({"malformed request header: " + header_error.message(), true});
       break;
     }
     const std::int16_t key = view.header.request_api_key;
     const std::int16_t version = view.header.request_api_version;
     spdlog::debug("{} request {} v{} correlation {} client {}", conn->peer(), key, version, view.header.correlation_id,
                   view.header.client_id.value_or(""));
-    response.clear();
-    file_parts.clear();
     const api_handler* handler = find_handler(key);
+    auto request = std::make_shared<pipeline_request>();
     if (handler != nullptr && handler->key == protocol::api_key::api_versions && version > handler->max_version) {
       // A newer client: tell it our range in a v0 body it can always read (PROTOCOL-NOTES.md, framing facts).
-      (void)protocol::encode_response_frame(response, view.header.correlation_id, 0,
+      (void)protocol::encode_response_frame(request->response, view.header.correlation_id, 0,
                                             services_.apis().unsupported_api_versions_answer());
+      request->done = true;
+      state.queue.push_back(std::move(request));
+      state.notify();
     } else if (handler == nullptr) {
-      reason = {"unknown API key " + std::to_string(key), true};
+      finish({"unknown API key " + std::to_string(key), true});
       break;
     } else if (version < handler->min_version || version > handler->max_version) {
-      reason = {"unsupported version " + std::to_string(version) + " of API " + std::to_string(key), true};
+      finish({"unsupported version " + std::to_string(version) + " of API " + std::to_string(key), true});
       break;
     } else {
-      request_context ctx{view.header, version, frame, body, conn->peer(), services_};
-      ctx.send_files = options_.file_sends != file_send_mode::copy;
-      co_await run_handler(*handler, ctx, response, background_.get_executor());
-      if (ctx.close_connection) {
-        reason = {"malformed request (API " + std::to_string(key) + " v" + std::to_string(version) + ")", true};
-        break;
-      }
-      file_parts = std::move(ctx.file_parts);
-    }
-    if (!response.empty()) {
-      ec = co_await write_response(*conn, response, file_parts);
-      file_parts.clear();  // lets go of the files
-      if (ec) {
-        // A client that went away before reading its answer is routine (a consumer closing), not a warning.
-        const bool client_left = ec == asio::error::broken_pipe || ec == asio::error::connection_reset;
-        reason = {"write failed: " + ec.message(), !client_left};
-        break;
-      }
+      state.queue.push_back(request);
+      state.notify();
+      asio::co_spawn(socket.get_executor(),
+                     handle_request(*handler, view.header, version, frame, body, conn->peer(), request, shared),
+                     [peer = conn->peer()](std::exception_ptr e) {
+                       if (!e) return;
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& x) {
+                         spdlog::error("request from {} failed: {}", peer, x.what());
+                       }
+                     });
+      while (!request->released && !request->done) co_await state.wait();
+      if (request->close) break;
     }
     if (stopping_) {
-      reason = {"broker stopping"};
+      finish({"broker stopping"});
       break;
     }
   }
-  if (reason.warn) {
-    spdlog::warn("closing connection from {}: {}", conn->peer(), reason.text);
-  } else {
-    spdlog::debug("closing connection from {}: {}", conn->peer(), reason.text);
+  state.reading_finished = true;
+  state.notify();
+}
+
+asio::awaitable<void> server::handle_request(const api_handler& handler, protocol::request_header header,
+                                             std::int16_t version, std::shared_ptr<std::vector<std::uint8_t>> frame,
+                                             protocol::reader body, std::string peer,
+                                             std::shared_ptr<pipeline_request> request,
+                                             std::shared_ptr<pipeline> state) {
+  request_context ctx{std::move(header), version, frame, body, std::move(peer), services_};
+  ctx.send_files = options_.file_sends != file_send_mode::copy;
+  ctx.release = [request, state] {
+    request->released = true;
+    state->notify();
+  };
+  try {
+    co_await run_handler(handler, ctx, request->response, background_.get_executor());
+    if (ctx.close_connection) {
+      request->response.clear();
+      request->close = close_reason{"malformed request (API " + std::to_string(static_cast<int>(handler.key)) + " v" +
+                                        std::to_string(version) + ")",
+                                    true};
+    }
+    request->file_parts = std::move(ctx.file_parts);
+  } catch (const std::exception& e) {
+    request->response.clear();
+    request->close = close_reason{std::string("request failed: ") + e.what(), true};
   }
+  request->done = true;
+  state->notify();
+}
+
+asio::awaitable<void> server::write_answers(std::shared_ptr<connection> conn, pipeline& state) {
+  while (true) {
+    while (state.queue.empty() && !state.reading_finished) co_await state.wait();
+    if (state.queue.empty()) break;
+    auto request = state.queue.front();
+    while (!request->done) co_await state.wait();
+    state.queue.pop_front();
+    state.notify();  // room for the reader
+    if (request->close) {
+      state.reason = *request->close;
+      break;
+    }
+    if (request->response.empty()) continue;  // acks=0: no answer
+    const auto ec = co_await write_response(*conn, request->response, request->file_parts);
+    request->file_parts.clear();  // lets go of the files
+    if (ec) {
+      // A client that went away before reading its answer is routine (a consumer closing), not a warning.
+      const bool client_left = ec == asio::error::broken_pipe || ec == asio::error::connection_reset;
+      state.reason = {"write failed: " + ec.message(), !client_left};
+      break;
+    }
+  }
+  // Stop the reader (it may be waiting for the next request) and let later requests' handlers finish unanswered.
+  state.writing_failed = true;
   boost::system::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
-  socket.close(ignored);
+  conn->socket().shutdown(tcp::socket::shutdown_receive, ignored);
+  conn->idle_timer().cancel();
+  state.notify();
+  while (!state.reading_finished) co_await state.wait();
 }
 
 namespace {

@@ -1038,6 +1038,46 @@ TEST(LibrdkafkaTest, ABrokerStartedWithALowOpenFileLimitRaisesIt) {
   EXPECT_TRUE(create_topic(admin->get(), "wide", 300));
 }
 
+// A producer pipelines acks=all requests on one connection; the broker reads the next one while earlier ones wait
+// for their fsync (they share a group commit), but appends stay in request order and answers leave in request order.
+// Mixed in: acks=1 requests, and an idempotent producer's batches, whose sequences must arrive in order.
+TEST(LibrdkafkaTest, PipelinedAcksAllProducesAreAppendedAndAnsweredInRequestOrder) {
+  broker_process broker;
+  ASSERT_TRUE(broker.start());
+  auto admin = kafka_client::create(RD_KAFKA_PRODUCER, broker.bootstrap());
+  ASSERT_TRUE(admin);
+  const std::string topic = "pipelined";
+  ASSERT_TRUE(create_topic(admin->get(), topic, 1));
+  raw_client client;
+  protocol::init_producer_id_response identity;
+  ASSERT_NO_FATAL_FAILURE(connect_as_idempotent_producer(broker, client, identity));
+
+  constexpr int requests = 60;  // each with 3 records
+  for (int i = 0; i < requests; ++i) {
+    protocol::produce_request request;
+    request.acks = i % 3 == 2 ? 1 : -1;
+    request.timeout_ms = 30000;
+    request.topic_data.resize(1);
+    request.topic_data[0].name = topic;
+    request.topic_data[0].partition_data.resize(1);
+    request.topic_data[0].partition_data[0].records =
+        protocol::shared_bytes::copy_of(idempotent_batch(identity.producer_id, identity.producer_epoch, i * 3, 3));
+    ASSERT_TRUE(client.send_request(100 + i, 7, request));
+  }
+  for (int i = 0; i < requests; ++i) {
+    protocol::produce_response response;
+    ASSERT_TRUE(client.read_response(100 + i, 7, response)) << "answer " << i;
+    ASSERT_EQ(response.responses.size(), 1u);
+    ASSERT_EQ(response.responses[0].partition_responses.size(), 1u);
+    const auto& answer = response.responses[0].partition_responses[0];
+    EXPECT_EQ(answer.error_code, 0) << "request " << i;
+    EXPECT_EQ(answer.base_offset, i * 3) << "request " << i;
+  }
+  std::int64_t low = -1, high = -1;
+  ASSERT_TRUE(watermarks(admin->get(), topic, 0, low, high));
+  EXPECT_EQ(high, requests * 3);
+}
+
 // Producer state is snapshotted while the broker runs (with each recovery-point checkpoint), not only at a clean
 // stop, so a crash does not force a scan of the whole log to rebuild deduplication state.
 TEST(LibrdkafkaTest, ProducerStateIsSnapshottedWhileTheBrokerRuns) {

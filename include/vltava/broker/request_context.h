@@ -8,9 +8,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -52,6 +54,14 @@ struct request_context {
   bool send_files = false;
   // Filled by respond_with_files, in frame order.
   std::vector<response_file_part> file_parts;
+  // Set by the connection: lets it read and start the next request while this one waits (its answer still goes
+  // out first). A handler calls allow_next_request() once the rest of its work no longer depends on request order
+  // (Produce: after its appends, before waiting for the fsync), so pipelined requests share a group commit.
+  std::function<void()> release;
+
+  void allow_next_request() {
+    if (release) std::exchange(release, nullptr)();
+  }
 
   std::int32_t correlation_id() const noexcept { return header.correlation_id; }
 

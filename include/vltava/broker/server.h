@@ -82,7 +82,17 @@ class server {
 
  private:
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  struct close_reason;      // server.cc
+  struct pipeline_request;  // one request between read and answered (server.cc)
+  struct pipeline;          // a connection's requests between read and answered, in order (server.cc)
   boost::asio::awaitable<void> serve(std::shared_ptr<connection> conn);
+  boost::asio::awaitable<void> read_requests(std::shared_ptr<connection> conn, std::shared_ptr<pipeline> state);
+  boost::asio::awaitable<void> write_answers(std::shared_ptr<connection> conn, pipeline& state);
+  boost::asio::awaitable<void> handle_request(const api_handler& handler, protocol::request_header header,
+                                              std::int16_t version, std::shared_ptr<std::vector<std::uint8_t>> frame,
+                                              protocol::reader body, std::string peer,
+                                              std::shared_ptr<pipeline_request> request,
+                                              std::shared_ptr<pipeline> state);
   // Writes a response frame: the bytes of response with each file part's slice spliced in at its position.
   boost::asio::awaitable<boost::system::error_code> write_response(connection& conn,
                                                                    const std::vector<std::uint8_t>& response,

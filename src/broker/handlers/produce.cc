@@ -293,6 +293,9 @@ boost::asio::awaitable<void> handle_produce(request_context& ctx, std::vector<st
   if (!flushes.empty()) {
     std::vector<partition_response*> waiting;
     for (const auto& target : flushes) waiting.push_back(target.response);
+    // Appended in request order: the connection may read the next request while this one waits for its fsync,
+    // so pipelined acks=all requests share one group commit instead of one fsync each.
+    ctx.allow_next_request();
     const auto results =
         co_await async_flush_through(ctx.services.logs().flusher(), std::move(flushes), boost::asio::use_awaitable);
     for (std::size_t i = 0; i < results.size() && i < waiting.size(); ++i) {
