@@ -37,6 +37,7 @@
 
 #include "broker_process.h"
 #include "client_test_support.h"
+#include "rdkafka_message.h"
 #include "vltava/broker/handlers.h"
 
 namespace vltava::broker::testing {
@@ -68,11 +69,6 @@ struct record {
   rd_kafka_timestamp_type_t timestamp_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
   std::vector<std::pair<std::string, std::string>> headers;
 };
-
-std::optional<std::string> as_optional(const void* data, std::size_t size) {
-  if (data == nullptr) return std::nullopt;
-  return std::string(static_cast<const char*>(data), size);
-}
 
 // A librdkafka simple consumer (no group) of `bootstrap`.
 ::testing::AssertionResult make_consumer(const std::string& bootstrap, rdkafka_handle& out) {
@@ -113,16 +109,7 @@ std::optional<std::string> as_optional(const void* data, std::size_t size) {
       r.key = as_optional(message->key, message->key_len);
       r.value = as_optional(message->payload, message->len);
       r.timestamp = rd_kafka_message_timestamp(message, &r.timestamp_type);
-      rd_kafka_headers_t* headers = nullptr;
-      if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char* name = nullptr;
-        const void* value = nullptr;
-        std::size_t size = 0;
-        for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-             ++i) {
-          r.headers.emplace_back(name, as_optional(value, size).value_or("<null>"));
-        }
-      }
+      for (auto& [name, value] : message_headers(message)) r.headers.emplace_back(name, value.value_or("<null>"));
       out.push_back(std::move(r));
     } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       errors += std::string(" ") + rd_kafka_err2name(message->err);

@@ -33,6 +33,7 @@
 
 #include "broker_process.h"
 #include "raw_client.h"
+#include "rdkafka_message.h"
 #include "vltava/broker/handlers.h"
 #include "vltava/protocol/error_code.h"
 #include "vltava/protocol/record_batch_builder.h"
@@ -199,11 +200,6 @@ struct consumed_record {
   std::vector<std::pair<std::string, std::optional<std::string>>> headers;
 };
 
-std::optional<std::string> as_optional(const void* data, std::size_t size) {
-  if (data == nullptr) return std::nullopt;
-  return std::string(static_cast<const char*>(data), size);
-}
-
 // Low and high watermarks of a partition, asked until the broker answers or the deadline passes.
 ::testing::AssertionResult watermarks(rd_kafka_t* handle, const std::string& topic, std::int32_t partition,
                                       std::int64_t& low, std::int64_t& high) {
@@ -243,16 +239,7 @@ std::optional<std::string> as_optional(const void* data, std::size_t size) {
       record.key = as_optional(message->key, message->key_len);
       record.value = as_optional(message->payload, message->len);
       record.timestamp = rd_kafka_message_timestamp(message, &record.timestamp_type);
-      rd_kafka_headers_t* headers = nullptr;
-      if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char* name = nullptr;
-        const void* value = nullptr;
-        std::size_t size = 0;
-        for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-             ++i) {
-          record.headers.emplace_back(name, as_optional(value, size));
-        }
-      }
+      record.headers = message_headers(message);
       out.push_back(std::move(record));
     } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       errors.insert(rd_kafka_err2name(message->err));
@@ -352,6 +339,17 @@ template <class Submit, class Results>
   return result;
 }
 
+// The broker's error for the one topic an admin request named; a failure when the answer is about other topics.
+::testing::AssertionResult only_topic_result(const char* api, const std::string& topic,
+                                             const std::vector<std::pair<std::string, rd_kafka_resp_err_t>>& results,
+                                             rd_kafka_resp_err_t& topic_error) {
+  if (results.size() != 1 || results[0].first != topic) {
+    return ::testing::AssertionFailure() << api << " answered " << results.size() << " topics";
+  }
+  topic_error = results[0].second;
+  return ::testing::AssertionSuccess();
+}
+
 // CreateTopics for one topic; the broker's error for it (NO_ERROR on success).
 ::testing::AssertionResult create_topic(rd_kafka_t* handle, const std::string& topic, int partitions,
                                         rd_kafka_resp_err_t& topic_error) {
@@ -370,11 +368,7 @@ template <class Submit, class Results>
       results);
   rd_kafka_NewTopic_destroy(new_topic);
   if (!outcome) return outcome;
-  if (results.size() != 1 || results[0].first != topic) {
-    return ::testing::AssertionFailure() << "CreateTopics answered " << results.size() << " topics";
-  }
-  topic_error = results[0].second;
-  return ::testing::AssertionSuccess();
+  return only_topic_result("CreateTopics", topic, results, topic_error);
 }
 
 ::testing::AssertionResult delete_topic(rd_kafka_t* handle, const std::string& topic,
@@ -392,11 +386,7 @@ template <class Submit, class Results>
       results);
   rd_kafka_DeleteTopic_destroy(doomed);
   if (!outcome) return outcome;
-  if (results.size() != 1 || results[0].first != topic) {
-    return ::testing::AssertionFailure() << "DeleteTopics answered " << results.size() << " topics";
-  }
-  topic_error = results[0].second;
-  return ::testing::AssertionSuccess();
+  return only_topic_result("DeleteTopics", topic, results, topic_error);
 }
 
 ::testing::AssertionResult create_topic(rd_kafka_t* handle, const std::string& topic, int partitions) {
