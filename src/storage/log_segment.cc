@@ -172,8 +172,8 @@ void log_segment::index_batch(const batch_position& batch) {
     offset_of_max_timestamp_ = batch.base_offset;
   }
   if (bytes_since_index_entry_ > static_cast<std::uint64_t>(options_.index_interval_bytes)) {
-    // The indexes are sparse and rebuilt from the log when in doubt: an entry that cannot be written (a full disk)
-    // is skipped, never a reason to fail an append whose batch is already in the log.
+    // The indexes are sparse and rebuilt from the log when in doubt: an entry that cannot be added is skipped,
+    // never a reason to fail an append whose batch is already in the log. Entries reach the files at flush().
     std::error_code failed;
     if (!offset_index_->is_full())
       failed = offset_index_->append(batch.base_offset, static_cast<std::uint32_t>(batch.position));
@@ -403,14 +403,33 @@ std::error_code log_segment::truncate_to(std::int64_t offset, std::uint64_t& rem
 
 std::error_code log_segment::flush(bool include_indexes) {
   if (auto ec = log_->sync()) return ec;
-  if (!include_indexes) return {};
+  if (!include_indexes) {
+    // The active segment's new index entries are written without fsync, so that a restart finds them up to the
+    // recovery point.
+    write_indexes();
+    return {};
+  }
   if (auto ec = offset_index_->flush()) return ec;
   return time_index_->flush();
 }
 
+void log_segment::write_indexes() {
+  // Failing costs only a longer scan when the segment is next opened: the entries stay pending for the next write.
+  for (auto ec : {offset_index_->write(), time_index_->write()}) {
+    if (ec)
+      spdlog::warn("storage: could not write the index entries of segment {} in {}: {}",
+                   segment_file_stem(base_offset_), dir_.string(), ec.message());
+  }
+}
+
 std::error_code log_segment::seal() {
-  if (max_timestamp_ < 0) return {};
-  return time_index_->maybe_append(max_timestamp_, offset_of_max_timestamp_);
+  if (max_timestamp_ >= 0) {
+    if (auto ec = time_index_->maybe_append(max_timestamp_, offset_of_max_timestamp_)) return ec;
+  }
+  // A sealed segment is flushed only if it holds data past the recovery point: write its entries now, so that the
+  // files are whole even when no later flush includes it.
+  write_indexes();
+  return {};
 }
 
 std::error_code log_segment::rename_log_file(std::string_view suffix) {

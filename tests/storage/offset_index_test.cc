@@ -1,4 +1,5 @@
-// Tests of the .index file: Kafka's byte layout, lookups, truncation, corruption detection and failed writes.
+// Tests of the .index file: Kafka's byte layout, lookups, truncation, corruption detection, failed writes, and
+// entries that reach the file only when written (the index holds no descriptor).
 #include "vltava/storage/offset_index.h"
 
 #include <gtest/gtest.h>
@@ -80,7 +81,46 @@ TEST_F(OffsetIndexTest, EntriesRoundTripThroughReopenInKafkaLayout) {
   EXPECT_FALSE(reopened->sanity_check(0xA0B0C0D1u));
   // Appends continue after the loaded entries.
   EXPECT_FALSE(reopened->append(100 + 0x01020305, 0xA0B0C0D1u));
+  ASSERT_FALSE(reopened->write());
   EXPECT_EQ(fs::file_size(path_), 4 * offset_index::entry_size);
+}
+
+TEST_F(OffsetIndexTest, EntriesReachTheFileWhenWrittenAndOnlyThen) {
+  auto index = open_index(0);
+  ASSERT_TRUE(index);
+  ASSERT_FALSE(index->append(10, 100));
+  ASSERT_FALSE(index->append(20, 200));
+  // In memory at once, for lookups; the file is untouched until a write.
+  EXPECT_EQ(index->lookup(25), (offset_position{20, 200}));
+  EXPECT_EQ(fs::file_size(path_), 0u);
+  ASSERT_FALSE(index->write());
+  EXPECT_EQ(read_file_bytes(path_), concat({raw_entry(10, 100), raw_entry(20, 200)}));
+  // A second write adds only what came since, once.
+  ASSERT_FALSE(index->write());
+  ASSERT_FALSE(index->append(30, 300));
+  ASSERT_FALSE(index->write());
+  ASSERT_FALSE(index->write());
+  EXPECT_EQ(read_file_bytes(path_), concat({raw_entry(10, 100), raw_entry(20, 200), raw_entry(30, 300)}));
+  EXPECT_FALSE(index->sanity_check(301));
+  // flush() writes too.
+  ASSERT_FALSE(index->append(40, 400));
+  ASSERT_FALSE(index->flush());
+  EXPECT_EQ(fs::file_size(path_), 4 * offset_index::entry_size);
+}
+
+TEST_F(OffsetIndexTest, AnIndexHoldsNoOpenDescriptor) {
+  const auto before = open_descriptor_count();
+  ASSERT_GT(before, 0u);
+  std::vector<std::unique_ptr<offset_index>> indexes;
+  for (int i = 0; i < 50; ++i) {
+    std::unique_ptr<offset_index> index;
+    ASSERT_FALSE(offset_index::open(dir_ / (std::to_string(i) + ".index"), 0, 1 << 20, nullptr, index));
+    ASSERT_FALSE(index->append(10, 100));
+    ASSERT_FALSE(index->flush());
+    indexes.push_back(std::move(index));
+  }
+  EXPECT_EQ(open_descriptor_count(), before);
+  EXPECT_EQ(indexes.back()->entries().size(), 1u);
 }
 
 TEST_F(OffsetIndexTest, LookupFindsTheLastEntryAtOrBeforeTheOffset) {
@@ -126,6 +166,7 @@ TEST_F(OffsetIndexTest, TruncateToDropsEntriesAtAndAfterTheOffset) {
     auto index = open_index(0);
     ASSERT_TRUE(index);
     for (std::int64_t o : {10, 20, 30, 40}) ASSERT_FALSE(index->append(o, static_cast<std::uint32_t>(o * 10)));
+    ASSERT_FALSE(index->write());
 
     ASSERT_FALSE(index->truncate_to(41));  // beyond the last entry: nothing goes
     EXPECT_EQ(index->entries().size(), 4u);
@@ -141,6 +182,7 @@ TEST_F(OffsetIndexTest, TruncateToDropsEntriesAtAndAfterTheOffset) {
 
     // The log grows again past the truncation point.
     ASSERT_FALSE(index->append(22, 220));
+    ASSERT_FALSE(index->write());
   }
   auto reopened = open_index(0);
   ASSERT_TRUE(reopened);
@@ -148,6 +190,26 @@ TEST_F(OffsetIndexTest, TruncateToDropsEntriesAtAndAfterTheOffset) {
   ASSERT_FALSE(reopened->truncate_to(0));
   EXPECT_TRUE(reopened->entries().empty());
   EXPECT_EQ(fs::file_size(path_), 0u);
+}
+
+TEST_F(OffsetIndexTest, TruncateToDropsPendingEntriesBeforeTheyAreWritten) {
+  auto index = open_index(0);
+  ASSERT_TRUE(index);
+  ASSERT_FALSE(index->append(10, 100));
+  ASSERT_FALSE(index->write());
+  ASSERT_FALSE(index->append(20, 200));
+  ASSERT_FALSE(index->append(30, 300));
+  ASSERT_FALSE(index->truncate_to(30));  // one written entry stays, one pending stays, one pending goes
+  EXPECT_EQ(fs::file_size(path_), offset_index::entry_size);
+  ASSERT_FALSE(index->append(25, 250));
+  ASSERT_FALSE(index->write());
+  EXPECT_EQ(read_file_bytes(path_), concat({raw_entry(10, 100), raw_entry(20, 200), raw_entry(25, 250)}));
+
+  ASSERT_FALSE(index->append(40, 400));
+  ASSERT_FALSE(index->truncate_to(15));  // written entries go from the file too
+  EXPECT_EQ(read_file_bytes(path_), raw_entry(10, 100));
+  ASSERT_FALSE(index->write());
+  EXPECT_EQ(read_file_bytes(path_), raw_entry(10, 100));
 }
 
 TEST_F(OffsetIndexTest, ResetDropsEverything) {
@@ -162,6 +224,7 @@ TEST_F(OffsetIndexTest, ResetDropsEverything) {
     EXPECT_EQ(index->lookup(20), (offset_position{0, 0}));
     // A rebuild starts from scratch, so smaller entries than before are fine.
     ASSERT_FALSE(index->append(5, 50));
+    ASSERT_FALSE(index->write());
   }
   auto reopened = open_index(0);
   ASSERT_TRUE(reopened);
@@ -178,6 +241,7 @@ TEST_F(OffsetIndexTest, NonGrowingAppendsAreRejectedAndChangeNothing) {
   EXPECT_EQ(fs::file_size(path_), 0u);
 
   ASSERT_FALSE(index->append(110, 1000));
+  ASSERT_FALSE(index->write());
   EXPECT_EQ(index->append(110, 2000), storage_errc::invalid_argument);  // same offset
   EXPECT_EQ(index->append(109, 2000), storage_errc::invalid_argument);  // smaller offset
   EXPECT_EQ(index->append(111, 1000), storage_errc::invalid_argument);  // same position
@@ -188,6 +252,7 @@ TEST_F(OffsetIndexTest, NonGrowingAppendsAreRejectedAndChangeNothing) {
   // The largest relative offset that fits is fine.
   const std::int64_t last = 100 + std::int64_t{std::numeric_limits<std::uint32_t>::max()};
   ASSERT_FALSE(index->append(last, 2000));
+  ASSERT_FALSE(index->write());
   EXPECT_EQ(read_file_bytes(path_), concat({raw_entry(10, 1000), raw_entry(0xFFFFFFFFu, 2000)}));
 }
 
@@ -197,6 +262,7 @@ TEST_F(OffsetIndexTest, SanityCheckCatchesAPartialTrailingEntry) {
     ASSERT_TRUE(index);
     ASSERT_FALSE(index->append(10, 100));
     ASSERT_FALSE(index->append(20, 200));
+    ASSERT_FALSE(index->write());
   }
   write_file_bytes(path_, {0xDE, 0xAD, 0xBE}, std::ios::app);
 
@@ -269,32 +335,62 @@ TEST_F(OffsetIndexTest, IsFullWhenAnotherEntryWouldPassMaxBytes) {
   EXPECT_TRUE(odd->is_full());
 }
 
-TEST_F(OffsetIndexTest, FailedAppendLeavesTheIndexAndFileUnchanged) {
+TEST_F(OffsetIndexTest, FailedWriteLeavesTheFileUnchangedAndTheEntriesPending) {
   auto disk = std::make_shared<faulty_disk>();
   auto index = open_index(0, 1 << 20, disk);
   ASSERT_TRUE(index);
   ASSERT_FALSE(index->append(10, 100));
+  ASSERT_FALSE(index->write());
   const auto before = read_file_bytes(path_);
+  ASSERT_FALSE(index->append(20, 200));
 
   // Nothing written, and a write torn part way (a disk that fills mid-entry).
   for (std::size_t allow : {std::size_t{0}, std::size_t{3}}) {
     SCOPED_TRACE("allow " + std::to_string(allow));
     disk->full = true;
     disk->allow = allow;
-    EXPECT_EQ(index->append(20, 200), storage_errc::disk_full);
-    EXPECT_EQ(index->entries(), (std::vector<offset_position>{{10, 100}}));
+    EXPECT_EQ(index->write(), storage_errc::disk_full);
+    EXPECT_EQ(index->flush(), storage_errc::disk_full);
     EXPECT_EQ(read_file_bytes(path_), before);
-    EXPECT_EQ(index->lookup(25), (offset_position{10, 100}));
+    // Lookups still see the entry: memory is the index, the file only its copy.
+    EXPECT_EQ(index->lookup(25), (offset_position{20, 200}));
+    EXPECT_FALSE(index->sanity_check(1000));
   }
 
-  // Once space returns the same entry goes in: the failed attempt left no trace in memory either.
+  // Once space returns the pending entry goes in, once.
   disk->full = false;
-  ASSERT_FALSE(index->append(20, 200));
+  ASSERT_FALSE(index->write());
   index.reset();
   auto reopened = open_index(0);
   ASSERT_TRUE(reopened);
   EXPECT_EQ(reopened->entries(), (std::vector<offset_position>{{10, 100}, {20, 200}}));
   EXPECT_FALSE(reopened->sanity_check(1000));
+}
+
+TEST_F(OffsetIndexTest, FailedSyncIsReported) {
+  auto disk = std::make_shared<faulty_disk>();
+  auto index = open_index(0, 1 << 20, disk);
+  ASSERT_TRUE(index);
+  ASSERT_FALSE(index->append(10, 100));
+  disk->sync_fails = true;
+  EXPECT_TRUE(index->flush());
+  disk->sync_fails = false;
+  EXPECT_FALSE(index->flush());
+  EXPECT_EQ(read_file_bytes(path_), raw_entry(10, 100));
+}
+
+// A flush that picked a segment just before retention deleted it: writing an index whose file is gone succeeds
+// doing nothing, as writing through a descriptor into the unlinked file did; it must not take the log offline.
+TEST_F(OffsetIndexTest, WritingAnIndexWhoseFileWasDeletedDoesNothing) {
+  auto index = open_index(0);
+  ASSERT_TRUE(index);
+  ASSERT_FALSE(index->append(10, 100));
+  fs::remove(path_);
+  EXPECT_FALSE(index->write());
+  EXPECT_FALSE(index->flush());
+  EXPECT_FALSE(index->truncate_to(5));
+  EXPECT_FALSE(fs::exists(path_));  // not brought back
+  EXPECT_FALSE(index->remove());
 }
 
 TEST_F(OffsetIndexTest, RenameAndRemoveFollowTheFile) {
@@ -308,6 +404,7 @@ TEST_F(OffsetIndexTest, RenameAndRemoveFollowTheFile) {
   EXPECT_TRUE(fs::exists(renamed));
   // Still writable under its new name.
   ASSERT_FALSE(index->append(20, 200));
+  ASSERT_FALSE(index->write());
   EXPECT_EQ(fs::file_size(renamed), 2 * offset_index::entry_size);
   ASSERT_FALSE(index->remove());
   EXPECT_FALSE(fs::exists(renamed));

@@ -231,6 +231,49 @@ TEST_F(partition_log_test, SparseIndexFindsEveryOffset) {
   }
 }
 
+// Index entries live in memory and reach the files when the segment is flushed (the active one: written, not
+// synced), sealed by a roll, or closed; the index files hold no descriptor, so a segment costs one (its .log).
+TEST_F(partition_log_test, IndexFilesAreWrittenAtFlushRollAndCloseAndHoldNoDescriptor) {
+  log_config config;
+  config.index_interval_bytes = 256;
+  config.segment_bytes = 64 * 1024;
+  const auto before = open_descriptor_count();
+  open(config);
+  EXPECT_EQ(open_descriptor_count(), before + 1);  // the active segment's .log
+  const fs::path index = log_dir() / (segment_file_stem(0) + ".index");
+  const fs::path time_index = log_dir() / (segment_file_stem(0) + ".timeindex");
+  for (int i = 0; i < 40; ++i) append(make_batch(2, 1000 + i, "k", protocol::compression_codec::none, 50));
+  const auto entries = log_->segments().front()->offsets().entries().size();
+  ASSERT_GT(entries, 5u);
+  EXPECT_EQ(fs::file_size(index), 0u);  // appends cost no index write
+  ASSERT_FALSE(log_->flush());
+  EXPECT_EQ(fs::file_size(index), entries * offset_index::entry_size);
+  EXPECT_EQ(fs::file_size(time_index), log_->segments().front()->times().entries().size() * time_index::entry_size);
+
+  // Roll: the sealed segment's indexes are whole on disk at once, its last time entry included.
+  while (log_->segment_count() < 3) append(make_batch(2, 5000, "k", protocol::compression_codec::none, 500));
+  auto sealed = log_->segments().front();
+  EXPECT_EQ(fs::file_size(index), sealed->offsets().entries().size() * offset_index::entry_size);
+  EXPECT_EQ(fs::file_size(time_index), sealed->times().entries().size() * time_index::entry_size);
+  EXPECT_EQ(sealed->times().last_entry().timestamp, sealed->max_timestamp());
+  EXPECT_EQ(open_descriptor_count(), before + 3);  // one .log per segment, nothing else
+  sealed.reset();
+
+  // Close: everything written; a reopen loads the same entries instead of scanning.
+  const auto active_base = log_->segments().back()->base_offset();
+  const auto active_entries = log_->segments().back()->offsets().entries();
+  ASSERT_FALSE(log_->close());
+  EXPECT_EQ(open_descriptor_count(), before + 3);  // still held by log_ until it goes
+  log_.reset();
+  EXPECT_EQ(open_descriptor_count(), before);
+  EXPECT_EQ(fs::file_size(log_dir() / (segment_file_stem(active_base) + ".index")),
+            active_entries.size() * offset_index::entry_size);
+  partition_log::open_options clean;
+  clean.clean_shutdown = true;
+  open(config, clean);
+  EXPECT_EQ(log_->segments().back()->offsets().entries(), active_entries);
+}
+
 TEST_F(partition_log_test, LogAppendTimeStampsTheBatchAndKeepsTheCrcValid) {
   log_config config;
   config.message_timestamp_type = protocol::timestamp_type::log_append_time;

@@ -145,6 +145,13 @@ inline void write_file_bytes(const fs::path& path, const std::vector<std::uint8_
   out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
 }
 
+// The descriptors this process holds open (the entries of /proc/self/fd, less the one listing them).
+inline std::size_t open_descriptor_count() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++count;
+  return count > 0 ? count - 1 : 0;
+}
+
 inline std::vector<std::uint8_t> concat(std::initializer_list<std::vector<std::uint8_t>> parts) {
   std::vector<std::uint8_t> out;
   for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());

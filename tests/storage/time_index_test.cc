@@ -86,6 +86,8 @@ TEST_F(TimeIndexTest, EntriesRoundTripThroughReopenInKafkaLayout) {
   EXPECT_FALSE(reopened->sanity_check(100 + 0x0A0B0C0E));
   // Appends continue after the loaded entries.
   EXPECT_FALSE(reopened->maybe_append(0x0102030405060709, 100 + 0x0A0B0C0E));
+  EXPECT_EQ(fs::file_size(path_), 3 * time_index::entry_size);  // in memory until written
+  ASSERT_FALSE(reopened->write());
   EXPECT_EQ(fs::file_size(path_), 4 * time_index::entry_size);
 }
 
@@ -102,6 +104,7 @@ TEST_F(TimeIndexTest, MaybeAppendSkipsTimestampsThatDoNotGrow) {
   // The timestamp decides first: a skipped entry is not checked for its offset either.
   EXPECT_FALSE(index->maybe_append(999, 3));
   EXPECT_EQ(index->entries(), (entries_t{{1000, 10}}));
+  ASSERT_FALSE(index->write());
   EXPECT_EQ(fs::file_size(path_), time_index::entry_size);
 
   ASSERT_FALSE(index->maybe_append(1001, 20));
@@ -121,10 +124,12 @@ TEST_F(TimeIndexTest, OffsetsThatDoNotGrowAreRejectedAndChangeNothing) {
   EXPECT_EQ(index->maybe_append(2000, 110), storage_errc::invalid_argument);  // same offset
   EXPECT_EQ(index->maybe_append(2000, 109), storage_errc::invalid_argument);  // smaller offset
   EXPECT_EQ(index->entries(), (entries_t{{1000, 110}}));
+  ASSERT_FALSE(index->write());
   EXPECT_EQ(fs::file_size(path_), time_index::entry_size);
 
   // The largest relative offset that fits is fine.
   ASSERT_FALSE(index->maybe_append(2000, 100 + std::int64_t{std::numeric_limits<std::uint32_t>::max()}));
+  ASSERT_FALSE(index->write());
   EXPECT_EQ(read_file_bytes(path_), concat({raw_entry(1000, 10), raw_entry(2000, 0xFFFFFFFFu)}));
 }
 
@@ -171,6 +176,7 @@ TEST_F(TimeIndexTest, TruncateToDropsEntriesAtAndAfterTheOffset) {
     auto index = open_index(0);
     ASSERT_TRUE(index);
     for (std::int64_t o : {10, 20, 30, 40}) ASSERT_FALSE(index->maybe_append(o * 100, o));
+    ASSERT_FALSE(index->write());
 
     ASSERT_FALSE(index->truncate_to(41));  // beyond the last entry: nothing goes
     EXPECT_EQ(index->entries().size(), 4u);
@@ -186,6 +192,7 @@ TEST_F(TimeIndexTest, TruncateToDropsEntriesAtAndAfterTheOffset) {
 
     // The log grows again past the truncation point, with timestamps the truncated entries had.
     ASSERT_FALSE(index->maybe_append(2500, 22));
+    ASSERT_FALSE(index->write());
   }
   auto reopened = open_index(0);
   ASSERT_TRUE(reopened);
@@ -208,6 +215,7 @@ TEST_F(TimeIndexTest, ResetDropsEverything) {
     EXPECT_EQ(fs::file_size(path_), 0u);
     // A rebuild starts from scratch, so smaller entries than before are fine.
     ASSERT_FALSE(index->maybe_append(500, 5));
+    ASSERT_FALSE(index->flush());
   }
   auto reopened = open_index(0);
   ASSERT_TRUE(reopened);
@@ -220,6 +228,7 @@ TEST_F(TimeIndexTest, SanityCheckCatchesAPartialTrailingEntry) {
     ASSERT_TRUE(index);
     ASSERT_FALSE(index->maybe_append(1000, 10));
     ASSERT_FALSE(index->maybe_append(2000, 20));
+    ASSERT_FALSE(index->write());
   }
   write_file_bytes(path_, {0xDE, 0xAD, 0xBE}, std::ios::app);
 
@@ -293,34 +302,51 @@ TEST_F(TimeIndexTest, IsFullWhenAnotherEntryWouldPassMaxBytes) {
   EXPECT_TRUE(odd->is_full());
 }
 
-TEST_F(TimeIndexTest, FailedAppendLeavesTheIndexAndFileUnchanged) {
+TEST_F(TimeIndexTest, FailedWriteLeavesTheFileUnchangedAndTheEntriesPending) {
   auto disk = std::make_shared<faulty_disk>();
   auto index = open_index(0, 1 << 20, disk);
   ASSERT_TRUE(index);
   ASSERT_FALSE(index->maybe_append(1000, 10));
+  ASSERT_FALSE(index->write());
   const auto before = read_file_bytes(path_);
+  ASSERT_FALSE(index->maybe_append(2000, 20));
 
   // Nothing written, and a write torn part way (a disk that fills mid-entry).
   for (std::size_t allow : {std::size_t{0}, std::size_t{5}}) {
     SCOPED_TRACE("allow " + std::to_string(allow));
     disk->full = true;
     disk->allow = allow;
-    EXPECT_EQ(index->maybe_append(2000, 20), storage_errc::disk_full);
-    EXPECT_EQ(index->entries(), (entries_t{{1000, 10}}));
-    EXPECT_EQ(index->last_entry(), (timestamp_offset{1000, 10}));
+    EXPECT_EQ(index->write(), storage_errc::disk_full);
+    EXPECT_EQ(index->flush(), storage_errc::disk_full);
     EXPECT_EQ(read_file_bytes(path_), before);
+    EXPECT_EQ(index->last_entry(), (timestamp_offset{2000, 20}));
+    EXPECT_FALSE(index->sanity_check(21));
   }
 
-  // Once space returns the same entry goes in: the failed attempt left no trace in memory either (else it would be
-  // skipped as an old timestamp).
+  // Once space returns the pending entry goes in, once.
   disk->full = false;
-  ASSERT_FALSE(index->maybe_append(2000, 20));
-  EXPECT_EQ(index->entries().size(), 2u);
+  ASSERT_FALSE(index->write());
+  ASSERT_FALSE(index->write());
   index.reset();
   auto reopened = open_index(0);
   ASSERT_TRUE(reopened);
   EXPECT_EQ(reopened->entries(), (entries_t{{1000, 10}, {2000, 20}}));
   EXPECT_FALSE(reopened->sanity_check(21));
+}
+
+TEST_F(TimeIndexTest, AnIndexHoldsNoOpenDescriptor) {
+  const auto before = open_descriptor_count();
+  ASSERT_GT(before, 0u);
+  std::vector<std::unique_ptr<time_index>> indexes;
+  for (int i = 0; i < 50; ++i) {
+    std::unique_ptr<time_index> index;
+    ASSERT_FALSE(time_index::open(dir_ / (std::to_string(i) + ".timeindex"), 0, 1 << 20, nullptr, index));
+    ASSERT_FALSE(index->maybe_append(1000, 10));
+    ASSERT_FALSE(index->flush());
+    indexes.push_back(std::move(index));
+  }
+  EXPECT_EQ(open_descriptor_count(), before);
+  EXPECT_EQ(indexes.back()->entries().size(), 1u);
 }
 
 TEST_F(TimeIndexTest, RenameAndRemoveFollowTheFile) {
@@ -334,6 +360,7 @@ TEST_F(TimeIndexTest, RenameAndRemoveFollowTheFile) {
   EXPECT_TRUE(fs::exists(renamed));
   // Still writable under its new name.
   ASSERT_FALSE(index->maybe_append(2000, 20));
+  ASSERT_FALSE(index->write());
   EXPECT_EQ(fs::file_size(renamed), 2 * time_index::entry_size);
   ASSERT_FALSE(index->remove());
   EXPECT_FALSE(fs::exists(renamed));

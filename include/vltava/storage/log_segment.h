@@ -103,12 +103,13 @@ class log_segment {
   // next offset may end up below offset; returns bytes removed.
   [[nodiscard]] std::error_code truncate_to(std::int64_t offset, std::uint64_t& removed);
 
-  // fdatasync of the log and, unless told otherwise, both indexes. The active segment's flushes may skip the
-  // indexes: they are checked at open and rebuilt when they disagree with the log, and the indexes of a segment
-  // are flushed once it is no longer active.
+  // fdatasync of the log and, unless told otherwise, both indexes (their new entries written first). The active
+  // segment's flushes may skip syncing the indexes: those only write their new entries (best effort), since the
+  // indexes are checked at open, a segment is read from its last index entry on, and the indexes of a segment are
+  // flushed once it is no longer active.
   [[nodiscard]] std::error_code flush(bool include_indexes = true);
   // Called when the segment stops being the active one: records the segment's largest timestamp in the time
-  // index, so that reopening it later finds it there without scanning.
+  // index, so that reopening it later finds it there without scanning, and writes the indexes' new entries.
   [[nodiscard]] std::error_code seal();
   // The files, renamed to "<base>.log<suffix>" etc. (suffix "" for the plain names).
   [[nodiscard]] std::error_code rename_files(std::string_view suffix);
@@ -139,6 +140,7 @@ class log_segment {
   log_segment(std::filesystem::path dir, std::int64_t base_offset, options opts, std::int64_t created_ms) noexcept;
   [[nodiscard]] std::error_code load_tail();  // next offset and largest timestamp from the indexes and last batches
   void index_batch(const batch_position& batch);
+  void write_indexes();  // the indexes' pending entries to their files, without fsync; failures are logged
 
   std::filesystem::path dir_;
   std::int64_t base_offset_;

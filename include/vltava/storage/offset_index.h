@@ -1,7 +1,8 @@
 // The sparse offset index of one segment (<base offset>.index), Kafka's format: 8-byte entries of
 // (offset - base offset as u32, file position as u32), both big-endian, in increasing order of both. An entry is
 // added for the first batch after every index.interval.bytes of log, so a lookup lands within that many bytes of
-// any batch. Entries are kept in memory too; the file is only appended to, truncated and rewritten whole.
+// any batch. Entries are kept in memory; new ones reach the file when it is written (write() or flush()), and the
+// file is opened only for the moment of each operation, so an index holds no descriptor.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,10 @@
 
 namespace vltava::storage {
 
+namespace index_file {
+class store;
+}
+
 struct offset_position {
   std::int64_t offset = 0;     // absolute offset of a batch's first record (its base offset)
   std::uint32_t position = 0;  // where that batch starts in the .log file
@@ -22,6 +27,7 @@ struct offset_position {
 
 class offset_index {
  public:
+  ~offset_index();
   static constexpr std::size_t entry_size = 8;
 
   // Opens or creates the index file. Existing entries are loaded but not checked: call sanity_check().
@@ -30,7 +36,8 @@ class offset_index {
                                             std::size_t max_bytes, std::shared_ptr<io_fault_injector> faults,
                                             std::unique_ptr<offset_index>& out);
 
-  // Adds an entry; offsets and positions must grow (invalid_argument otherwise, and the index is unchanged).
+  // Adds an entry in memory; offsets and positions must grow (invalid_argument otherwise, and the index is
+  // unchanged). The file gets it at the next write() or flush().
   [[nodiscard]] std::error_code append(std::int64_t offset, std::uint32_t position);
   // The last entry at or before offset, or {base offset, 0} when there is none.
   offset_position lookup(std::int64_t offset) const noexcept;
@@ -41,23 +48,26 @@ class offset_index {
   // The file's size is whole entries, offsets and positions strictly grow, entries stay within [base, ...) and
   // positions below log_size. corrupt_batch otherwise: the caller then rebuilds the index from the log.
   [[nodiscard]] std::error_code sanity_check(std::uint64_t log_size) const;
-  [[nodiscard]] std::error_code flush();
+  // Appends the entries added since the last write to the file (no fsync). On failure the file is unchanged and
+  // the entries stay pending, for the next write.
+  [[nodiscard]] std::error_code write();
+  [[nodiscard]] std::error_code flush();  // write() and fdatasync
   [[nodiscard]] std::error_code remove();
   [[nodiscard]] std::error_code rename(const std::filesystem::path& to);
 
   bool is_full() const noexcept { return (entries_.size() + 1) * entry_size > max_bytes_; }
   std::int64_t base_offset() const noexcept { return base_offset_; }
   const std::vector<offset_position>& entries() const noexcept { return entries_; }
-  const std::filesystem::path& path() const noexcept { return file_->path(); }
+  const std::filesystem::path& path() const noexcept;
 
  private:
-  offset_index(std::shared_ptr<file> f, std::int64_t base_offset, std::size_t max_bytes) noexcept
-      : file_(std::move(f)), base_offset_(base_offset), max_bytes_(max_bytes) {}
+  offset_index(std::unique_ptr<index_file::store> file, std::int64_t base_offset, std::size_t max_bytes) noexcept;
 
-  std::shared_ptr<file> file_;
+  std::unique_ptr<index_file::store> file_;
   std::int64_t base_offset_;
   std::size_t max_bytes_;
   std::vector<offset_position> entries_;
+  std::size_t written_ = 0;         // entries_[0, written_) are in the file
   bool loaded_well_formed_ = true;  // the file held whole, ordered entries when it was opened
 };
 

@@ -15,6 +15,10 @@
 
 namespace vltava::storage {
 
+namespace index_file {
+class store;
+}
+
 struct timestamp_offset {
   std::int64_t timestamp = -1;
   std::int64_t offset = 0;  // absolute
@@ -23,13 +27,15 @@ struct timestamp_offset {
 
 class time_index {
  public:
+  ~time_index();
   static constexpr std::size_t entry_size = 12;
 
   [[nodiscard]] static std::error_code open(const std::filesystem::path& path, std::int64_t base_offset,
                                             std::size_t max_bytes, std::shared_ptr<io_fault_injector> faults,
                                             std::unique_ptr<time_index>& out);
 
-  // Adds an entry if timestamp is above the last entry's (a no-op otherwise, not an error); offsets must grow.
+  // Adds an entry in memory if timestamp is above the last entry's (a no-op otherwise, not an error); offsets must
+  // grow. The file gets it at the next write() or flush(), and is opened only for the moment of each operation.
   [[nodiscard]] std::error_code maybe_append(std::int64_t timestamp, std::int64_t offset);
   // The last entry with timestamp < target, or {-1, base offset} when there is none: where to start scanning for
   // the first record with a timestamp >= target.
@@ -40,23 +46,25 @@ class time_index {
   [[nodiscard]] std::error_code reset();
   // Whole entries, strictly growing timestamps and offsets, offsets within [base, next_offset).
   [[nodiscard]] std::error_code sanity_check(std::int64_t next_offset) const;
-  [[nodiscard]] std::error_code flush();
+  // Appends the entries added since the last write to the file (no fsync); on failure they stay pending.
+  [[nodiscard]] std::error_code write();
+  [[nodiscard]] std::error_code flush();  // write() and fdatasync
   [[nodiscard]] std::error_code remove();
   [[nodiscard]] std::error_code rename(const std::filesystem::path& to);
 
   bool is_full() const noexcept { return (entries_.size() + 1) * entry_size > max_bytes_; }
   std::int64_t base_offset() const noexcept { return base_offset_; }
   const std::vector<timestamp_offset>& entries() const noexcept { return entries_; }
-  const std::filesystem::path& path() const noexcept { return file_->path(); }
+  const std::filesystem::path& path() const noexcept;
 
  private:
-  time_index(std::shared_ptr<file> f, std::int64_t base_offset, std::size_t max_bytes) noexcept
-      : file_(std::move(f)), base_offset_(base_offset), max_bytes_(max_bytes) {}
+  time_index(std::unique_ptr<index_file::store> file, std::int64_t base_offset, std::size_t max_bytes) noexcept;
 
-  std::shared_ptr<file> file_;
+  std::unique_ptr<index_file::store> file_;
   std::int64_t base_offset_;
   std::size_t max_bytes_;
   std::vector<timestamp_offset> entries_;
+  std::size_t written_ = 0;  // entries_[0, written_) are in the file
   bool loaded_well_formed_ = true;
 };
 
