@@ -45,11 +45,13 @@ std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
 }
 
 // Checks the records of one batch (CRC already verified) against the topic: keys for compaction, timestamps for
-// CreateTime. Adds record errors; a malformed record fails the whole partition instead.
+// CreateTime. Adds record errors; a malformed record fails the whole partition instead. max_timestamp: the
+// largest record timestamp (-1 when every record has -1).
 produce_partition_error check_records(const protocol::record_batch_view& batch, const storage::log_config& config,
                                       const produce_validation_context& context, protocol::record_reader& reader,
                                       std::int32_t& record_index, std::vector<produce_record_error>& record_errors,
-                                      bool& timestamp_errors) {
+                                      bool& timestamp_errors, std::int64_t& max_timestamp) {
+  max_timestamp = -1;
   protocol::record_reader_options options;
   options.require_contiguous_offsets = true;
   if (auto ec = reader.open(batch, options)) {
@@ -64,6 +66,7 @@ produce_partition_error check_records(const protocol::record_batch_view& batch, 
   };
   protocol::record_view record;
   while (reader.next(record)) {
+    max_timestamp = std::max(max_timestamp, batch.timestamp_of(record));
     if (config.cleanup.compact && !record.key) {
       add("Compacted topic cannot accept message without key in topic partition " + context.partition + ".");
     }
@@ -192,10 +195,19 @@ produce_partition_error validate_produce_records(std::span<std::uint8_t> records
       return fail(error_code::invalid_record, "Invalid sequence number " + std::to_string(info.first_sequence) +
                                                   " from producer " + std::to_string(info.producer_id));
     }
-    if (auto error =
-            check_records(batch, config, context, reader, record_index, result.record_errors, timestamp_errors);
+    std::int64_t max_timestamp = -1;
+    if (auto error = check_records(batch, config, context, reader, record_index, result.record_errors, timestamp_errors,
+                                   max_timestamp);
         error.failed()) {
       return error;
+    }
+    // As Kafka's broker does, a CreateTime batch carries the largest timestamp of its records: some clients send
+    // -1 there (Sarama 1.22 does), and the time index, time retention and ListOffsets by timestamp rely on it.
+    if (config.message_timestamp_type == protocol::timestamp_type::create_time &&
+        header.attributes.timestamps() == protocol::timestamp_type::create_time &&
+        header.max_timestamp != max_timestamp) {
+      const auto at = static_cast<std::size_t>(batch.data().data() - batches.data());
+      (void)protocol::set_max_timestamp(batches.subspan(at, batch.size_in_bytes()), max_timestamp);
     }
     out.infos_.push_back(info);
     out.record_count_ += header.records_count;

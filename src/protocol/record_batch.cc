@@ -91,6 +91,13 @@ std::error_code set_partition_leader_epoch(std::span<std::uint8_t> batch, std::i
   return {};
 }
 
+std::error_code set_max_timestamp(std::span<std::uint8_t> batch, std::int64_t max_timestamp) noexcept {
+  if (batch.size() < record_batch_header_size) return fail(codec_errc::truncated);
+  store_be(batch.data() + 35, max_timestamp);
+  store_be(batch.data() + record_batch_crc_offset, compute_record_batch_crc(batch));
+  return {};
+}
+
 // ---------------------------------------------------------------------------------------------------- headers
 
 void record_headers::iterator::read() noexcept {

@@ -84,6 +84,45 @@ TEST(produce_validation, AcceptsOneBatchInPlace) {
   EXPECT_EQ(out.producers()[0].last_sequence(), 12);
 }
 
+// Sarama 1.22 sends -1 as a batch's maxTimestamp: the broker sets it from the records (and fixes the CRC), as Kafka
+// does, whatever the codec; a batch that carries the right value is left byte for byte as it came.
+TEST(produce_validation, CreateTimeBatchesGetTheirMaxTimestampFromTheRecords) {
+  for (auto codec :
+       {protocol::compression_codec::none, protocol::compression_codec::gzip, protocol::compression_codec::lz4}) {
+    SCOPED_TRACE(protocol::to_string(codec));
+    batch_spec spec;
+    spec.options.codec = codec;
+    spec.count = 4;
+    const bytes correct = make_batch(spec);
+    protocol::record_batch_view view;
+    ASSERT_FALSE(protocol::record_batch_view::parse(correct, view));
+    ASSERT_EQ(view.header().max_timestamp, now_ms + 3);
+
+    bytes unchanged = correct;
+    ASSERT_FALSE(validate(unchanged).failed());
+    EXPECT_EQ(unchanged, correct);
+
+    for (std::int64_t sent : {std::int64_t{-1}, now_ms, now_ms + 100}) {
+      bytes records = correct;
+      protocol::store_be(records.data() + 35, sent);
+      recompute_crc(records);
+      const auto error = validate(records);
+      ASSERT_FALSE(error.failed()) << error.message;
+      EXPECT_EQ(records, correct) << "maxTimestamp " << sent << " is set from the records, the CRC with it";
+    }
+  }
+
+  // A LogAppendTime topic stamps the batch on append instead: validation leaves it alone.
+  storage::log_config append_time;
+  append_time.message_timestamp_type = protocol::timestamp_type::log_append_time;
+  bytes records = make_batch();
+  protocol::store_be(records.data() + 35, std::int64_t{-1});
+  recompute_crc(records);
+  const bytes sent = records;
+  ASSERT_FALSE(validate(records, append_time).failed());
+  EXPECT_EQ(records, sent);
+}
+
 TEST(produce_validation, NoRecordsIsInvalidRecord) {
   bytes empty;
   EXPECT_EQ(validate(empty).error, error_code::invalid_record);

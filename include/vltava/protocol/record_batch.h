@@ -196,6 +196,8 @@ std::uint32_t compute_record_batch_crc(byte_span batch) noexcept;
 // on append. batch must hold at least a header (else truncated and nothing is written).
 [[nodiscard]] std::error_code set_base_offset(std::span<std::uint8_t> batch, std::int64_t base_offset) noexcept;
 [[nodiscard]] std::error_code set_partition_leader_epoch(std::span<std::uint8_t> batch, std::int32_t epoch) noexcept;
+// Rewrites the batch's maxTimestamp in place and, since the CRC covers it, the CRC. batch must be the whole batch.
+[[nodiscard]] std::error_code set_max_timestamp(std::span<std::uint8_t> batch, std::int64_t max_timestamp) noexcept;
 
 struct record_reader_options {
   // Bound on a compressed batch's decompressed records; a batch expanding past it fails with too_large.
