@@ -4,8 +4,34 @@
 # compat/clients/kafkajs/package-lock.json, into compat/clients/kafkajs/node_modules (git-ignored).
 # Idempotent and quick when already installed: a stamp in node_modules records the hash of package.json and the lock
 # file it was installed from; npm runs only when they changed or node_modules is incomplete.
+# It also builds the Go client, compat/clients/sarama, into build/compat/go/vltava-compat-sarama (git-ignored), offline:
+# GOPATH mode against the sources Debian's golang-github-shopify-sarama-dev installs under /usr/share/gocode. It skips
+# that, with a message, when golang-go or the Sarama package is missing, and rebuilds only when a source is newer than
+# the binary or the Go or Sarama version changed (a stamp next to the binary records them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+gocode=/usr/share/gocode
+go_src=compat/clients/sarama
+go_out=build/compat/go/vltava-compat-sarama
+if ! command -v go >/dev/null || [ ! -d "$gocode/src/github.com/Shopify/sarama" ]; then
+  echo "install-compat: skipping the Go client (needs Debian's golang-go and golang-github-shopify-sarama-dev:" \
+    "sudo apt-get install golang-go golang-github-shopify-sarama-dev)" >&2
+else
+  sarama_version=$(dpkg-query -W -f='${Version}' golang-github-shopify-sarama-dev 2>/dev/null | sed 's/-[^-]*$//')
+  go_stamp="$(go version) sarama ${sarama_version:-unknown}"
+  if [ ! -x "$go_out" ] || [ "$(cat "$go_out.stamp" 2>/dev/null)" != "$go_stamp" ] ||
+    [ -n "$(find "$go_src" -newer "$go_out" -print -quit)" ]; then
+    echo "install-compat: building $go_out (Sarama ${sarama_version:-unknown}, $(go env GOVERSION))"
+    mkdir -p "$(dirname "$go_out")"
+    # GO111MODULE=off: GOPATH mode, no module download. The cgo flags quiet a deprecation warning in Debian's zstd
+    # binding (github.com/DataDog/zstd), which Sarama uses for zstd.
+    GO111MODULE=off GOPATH=$gocode GOFLAGS='' CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations" \
+      go build -trimpath -ldflags "-X main.saramaVersion=${sarama_version:-unknown}" -o "$go_out.tmp" "./$go_src"
+    mv "$go_out.tmp" "$go_out"
+    echo "$go_stamp" >"$go_out.stamp"
+  fi
+fi
 
 kafkajs_dir=compat/clients/kafkajs
 stamp=$kafkajs_dir/node_modules/.vltava-install-stamp

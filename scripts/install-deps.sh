@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # real clients, used only by tests (never linked into the broker)
   librdkafka-dev kcat python3-kafka python3-confluent-kafka nodejs
+  golang-go golang-github-shopify-sarama-dev
 )
 # npm for KafkaJS (scripts/install-compat.sh). Only when no npm runs: NodeSource's nodejs bundles npm and conflicts
 # with Debian's npm package, which dpkg-query would report missing.

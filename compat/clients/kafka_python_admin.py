@@ -2,7 +2,7 @@
 """kafka-python admin and offset-lookup scenarios against a Vltava broker (used by compat/run).
 
     /usr/bin/python3 compat/clients/kafka_python_admin.py MODE --bootstrap HOST:PORT --topic T
-        [--partitions P] [--count N] [--timeout-seconds S]
+        [--partitions P] [--count N] [--timestamp-base MS] [--timeout-seconds S]
 
 MODE is one of:
   create                Create T with P partitions (KafkaAdminClient.create_topics) and wait until the metadata shows
@@ -15,6 +15,9 @@ MODE is one of:
                         KafkaConsumer.offsets_for_times must find record i at offset i for base + 10*i, offset i+1 for
                         base + 10*i + 5 (the first record at or after it), and None after the last record;
                         beginning_offsets/end_offsets must be 0 and N.
+  produce-timestamped   Only the first half of offsets-by-timestamp: create T with one partition and produce the N
+                        records with CreateTime base + 10*i (base: --timestamp-base, default an hour ago), checking that
+                        record i landed at offset i. kcat_offsets.sh uses it: kcat cannot set a record's timestamp.
 
 Prints one JSON summary line on stdout and exits 0; on a failure or at the deadline it prints the reason on stderr and
 exits 1 (3 when kafka-python is not installed). Run it with Debian's /usr/bin/python3 (python3-kafka).
@@ -106,13 +109,15 @@ def mode_topic_create_delete(args, deadline, summary):
     summary["partitions"] = args.partitions
 
 
-def mode_offsets_by_timestamp(args, deadline, summary):
+def produce_timestamped(args, deadline):
+    """Creates the topic with one partition and produces record i with CreateTime base + 10*i; returns base."""
     admin = admin_client(args, deadline)
     try:
         create(admin, args.topic, 1, deadline)
     finally:
         admin.close()
-    base = int(time.time() * 1000) - 3_600_000  # an hour ago: well inside retention, clearly before "now"
+    # By default an hour ago: well inside retention, clearly before "now".
+    base = args.timestamp_base if args.timestamp_base is not None else int(time.time() * 1000) - 3_600_000
     producer = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", linger_ms=5)
     try:
         futures = [producer.send(args.topic, key=f"key-{i}".encode(), value=f"value-{i}".encode(), partition=0,
@@ -123,7 +128,16 @@ def mode_offsets_by_timestamp(args, deadline, summary):
         producer.close(timeout=5)
     if offsets != list(range(args.count)):
         raise Failure(f"produced at offsets {offsets[:10]}..., expected 0..{args.count - 1}")
+    return base
 
+
+def mode_produce_timestamped(args, deadline, summary):
+    summary["timestamp_base"] = produce_timestamped(args, deadline)
+    summary["count"] = args.count
+
+
+def mode_offsets_by_timestamp(args, deadline, summary):
+    base = produce_timestamped(args, deadline)
     consumer = KafkaConsumer(bootstrap_servers=args.bootstrap, group_id=None, enable_auto_commit=False,
                              request_timeout_ms=15000)
     tp = TopicPartition(args.topic, 0)
@@ -154,7 +168,7 @@ def mode_offsets_by_timestamp(args, deadline, summary):
 
 
 MODES = {"create": mode_create, "topic-create-delete": mode_topic_create_delete,
-         "offsets-by-timestamp": mode_offsets_by_timestamp}
+         "offsets-by-timestamp": mode_offsets_by_timestamp, "produce-timestamped": mode_produce_timestamped}
 
 
 def main():
@@ -164,6 +178,7 @@ def main():
     parser.add_argument("--topic", required=True)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--timestamp-base", type=int, default=None, help="CreateTime of record 0, ms since epoch")
     parser.add_argument("--timeout-seconds", type=float, default=60)
     args = parser.parse_args()
     started = time.monotonic()
