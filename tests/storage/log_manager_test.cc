@@ -155,6 +155,48 @@ TEST_F(LogManagerTest, SpreadsLogsOverDirectoriesAndRestartsCleanlyAfterShutdown
   ASSERT_FALSE(manager->shutdown());
 }
 
+// Shutdown closes (seals and fsyncs) the logs on several threads once there are many: every one is closed, the
+// checkpoints name each, and the next start is clean with all data there. A failing close still marks the
+// directory unclean, whichever thread met it.
+TEST_F(LogManagerTest, ShutdownClosesManyLogsOnSeveralThreadsAndAFailureMarksTheDirectoryUnclean) {
+  const auto config = config_for({dir_ / "a"});
+  std::map<topic_partition, std::vector<stored_record>> expected;
+  {
+    log_manager_startup startup;
+    auto manager = open_manager(config, startup);
+    ASSERT_TRUE(manager);
+    for (std::int32_t p = 0; p < 300; ++p) {
+      const topic_partition tp{"many", p};
+      auto log = create(*manager, tp);
+      ASSERT_TRUE(log);
+      expected[tp] = append(*log, make_batch(1 + p % 3, clock_->now_ms(), "m" + std::to_string(p)));
+    }
+    ASSERT_FALSE(manager->shutdown());
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "a" / clean_shutdown_marker));
+  offset_map recovery_points;
+  ASSERT_FALSE(read_offset_checkpoint(dir_ / "a" / recovery_point_file, recovery_points));
+  ASSERT_EQ(recovery_points.size(), expected.size());
+  for (const auto& [tp, records] : expected) EXPECT_EQ(recovery_points[tp], static_cast<std::int64_t>(records.size()));
+
+  auto disk = std::make_shared<faulty_disk>();
+  context_.faults = disk;
+  {
+    log_manager_startup startup;
+    auto manager = open_manager(config, startup);
+    ASSERT_TRUE(manager);
+    EXPECT_EQ(startup.logs_loaded, 300);
+    EXPECT_EQ(startup.logs_recovered, 0);
+    expect_data(*manager, expected);
+    // Every log has something to flush, and every flush fails.
+    for (const auto& [tp, records] : expected) (void)append(*manager->get(tp), make_batch(1, clock_->now_ms(), "x"));
+    disk->sync_fails = true;
+    EXPECT_FALSE(fs::exists(dir_ / "a" / clean_shutdown_marker));
+    (void)manager->shutdown();
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "a" / clean_shutdown_marker));  // the next start recovers
+}
+
 // Two brokers on one log directory would corrupt it: the second is refused while the first holds <dir>/.lock, and
 // may open it once the first has shut down.
 TEST_F(LogManagerTest, ASecondManagerOnTheSameDirectoryIsRefusedUntilTheFirstCloses) {

@@ -80,6 +80,10 @@ class log_manager {
   void background_loop();
   void cleaner_loop();
   std::vector<std::shared_ptr<partition_log>> snapshot() const;
+  // Closes every log, on up to shutdown_close_threads threads; a log that fails to close marks its directory unclean.
+  static void close_all(const std::vector<std::shared_ptr<partition_log>>& logs,
+                        std::map<std::filesystem::path, bool>& dir_clean);
+  static constexpr std::size_t shutdown_close_threads = 8;
 
   log_manager_config config_;
   storage_context context_;
