@@ -57,16 +57,9 @@ for number in "$partitions" "$count" "$resume_count" "$session_timeout_ms" "$tim
 done
 [[ -n $bootstrap && -n $topic && -n $group ]] || usage
 
-command -v kcat >/dev/null || { echo "kcat_group: FAIL: kcat is not on PATH (sudo apt-get install kcat)" >&2; exit 1; }
-command -v timeout >/dev/null || { echo "kcat_group: FAIL: timeout (coreutils) is not on PATH" >&2; exit 1; }
-
-now_ms() { date +%s%3N; }
-started_ms=$(now_ms)
-deadline_ms=$((started_ms + timeout_seconds * 1000))
-seconds_left() {
-  local left=$(((deadline_ms - $(now_ms)) / 1000))
-  ((left > 0)) && echo "$left" || echo 1
-}
+script_name=kcat_group
+# shellcheck source=compat/clients/kcat_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kcat_common.sh"
 
 work=$(mktemp -d)
 consumer_pids=()

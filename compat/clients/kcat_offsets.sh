@@ -36,21 +36,9 @@ while (($#)); do
 done
 [[ -n $bootstrap && -n $topic && $count =~ ^[0-9]+$ && $count -gt 0 && $timeout_seconds =~ ^[0-9]+$ ]] || usage
 
-fail() {
-  echo "kcat_offsets: FAIL: $*" >&2
-  exit 1
-}
-
-command -v kcat >/dev/null || fail "kcat is not on PATH (install it: sudo apt-get install kcat)"
-command -v timeout >/dev/null || fail "timeout (coreutils) is not on PATH"
-
-now_ms() { date +%s%3N; }
-started_ms=$(now_ms)
-deadline_ms=$((started_ms + timeout_seconds * 1000))
-seconds_left() {
-  local left=$(((deadline_ms - $(now_ms)) / 1000))
-  ((left > 0)) && echo "$left" || echo 1
-}
+script_name=kcat_offsets
+# shellcheck source=compat/clients/kcat_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kcat_common.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
