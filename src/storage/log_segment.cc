@@ -401,16 +401,16 @@ std::error_code log_segment::truncate_to(std::int64_t offset, std::uint64_t& rem
   return load_tail();
 }
 
-std::error_code log_segment::flush(bool include_indexes) {
+std::error_code log_segment::flush() {
+  write_indexes();
+  return sync(true);
+}
+
+std::error_code log_segment::sync(bool include_indexes) {
   if (auto ec = log_->sync()) return ec;
-  if (!include_indexes) {
-    // The active segment's new index entries are written without fsync, so that a restart finds them up to the
-    // recovery point.
-    write_indexes();
-    return {};
-  }
-  if (auto ec = offset_index_->flush()) return ec;
-  return time_index_->flush();
+  if (!include_indexes) return {};
+  if (auto ec = offset_index_->sync()) return ec;
+  return time_index_->sync();
 }
 
 void log_segment::write_indexes() {

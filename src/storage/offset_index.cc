@@ -79,9 +79,11 @@ std::error_code offset_index::write() {
   return index_file::write_pending(*file_, entry_size, entries_, written_, encode);
 }
 
+std::error_code offset_index::sync() { return file_->sync(); }
+
 std::error_code offset_index::flush() {
   if (auto ec = write()) return ec;
-  return file_->sync();
+  return sync();
 }
 
 std::error_code offset_index::remove() { return file_->remove(); }

@@ -367,14 +367,17 @@ std::error_code partition_log::flush() {
       if (segment->next_offset() > recovery_point_ || segment.get() == &active()) dirty.push_back(segment);
     }
     current = segments_.rbegin()->second;
-    if (closed_for_flush_) current.reset();  // closing: the sealed active segment's indexes are flushed too
+    if (closed_for_flush_) current.reset();  // closing: the sealed active segment's indexes are synced too
+    // Index entries change only under this lock (appends, truncation): write them to their files here, in the page
+    // cache, so that the fsyncs below, outside the lock, need not read them while appends go on.
+    for (const auto& segment : dirty) segment->write_indexes();
     messages = unflushed_messages_;
     sync_dir = directory_dirty_;
     directory_dirty_ = false;
   }
   std::error_code failure;
   for (const auto& segment : dirty) {
-    if ((failure = segment->flush(segment != current))) break;
+    if ((failure = segment->sync(segment != current))) break;
   }
   if (!failure && sync_dir) failure = sync_directory(dir_);
   std::lock_guard lock(mutex_);

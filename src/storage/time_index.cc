@@ -87,9 +87,11 @@ std::error_code time_index::write() {
   return index_file::write_pending(*file_, entry_size, entries_, written_, encode);
 }
 
+std::error_code time_index::sync() { return file_->sync(); }
+
 std::error_code time_index::flush() {
   if (auto ec = write()) return ec;
-  return file_->sync();
+  return sync();
 }
 
 std::error_code time_index::remove() { return file_->remove(); }

@@ -515,6 +515,47 @@ TEST_F(partition_log_test, ACleanReopenKeepsEverything) {
   EXPECT_EQ(append(make_batch(1, 5000)).base_offset, 60);
 }
 
+// Flushes (the group-commit flusher's thread) run beside appends: index entries are added under the log's lock and
+// written to their files under it too, so a flush never reads entries while an append adds one. Every entry an
+// append made reaches the files once the log is closed, byte for byte what the log holds in memory.
+TEST_F(partition_log_test, FlushesBesideAppendsWriteEveryIndexEntryExactlyOnce) {
+  log_config config;
+  config.index_interval_bytes = 1;  // an entry for every batch: the index vectors grow (and move) all the time
+  config.segment_bytes = 256 * 1024;
+  open(config);
+  std::atomic<bool> done{false};
+  std::atomic<int> flush_errors{0};
+  std::thread flusher([&] {
+    while (!done) {
+      if (log_->flush()) ++flush_errors;
+    }
+  });
+  for (int i = 0; i < 3000; ++i) append(make_batch(1, 1000 + i, "k", protocol::compression_codec::none, 20));
+  done = true;
+  flusher.join();
+  EXPECT_EQ(flush_errors, 0);
+  ASSERT_GT(log_->segment_count(), 1u);
+  std::vector<std::pair<std::vector<offset_position>, std::vector<timestamp_offset>>> in_memory;
+  for (const auto& segment : log_->segments())
+    in_memory.emplace_back(segment->offsets().entries(), segment->times().entries());
+  ASSERT_FALSE(log_->close());
+  log_.reset();
+
+  partition_log::open_options clean;
+  clean.clean_shutdown = true;
+  open(config, clean);
+  const auto segments = log_->segments();
+  ASSERT_EQ(segments.size(), in_memory.size());
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    SCOPED_TRACE("segment " + segment_file_stem(segments[i]->base_offset()));
+    EXPECT_FALSE(in_memory[i].first.empty());
+    EXPECT_EQ(segments[i]->offsets().entries(), in_memory[i].first);
+    EXPECT_EQ(segments[i]->times().entries(), in_memory[i].second);
+    EXPECT_EQ(fs::file_size(log_dir() / (segment_file_stem(segments[i]->base_offset()) + ".index")),
+              in_memory[i].first.size() * offset_index::entry_size);
+  }
+}
+
 TEST_F(partition_log_test, ConcurrentAppendsGetDistinctContiguousOffsetsWhileReadersRead) {
   log_config config;
   config.segment_bytes = 8192;

@@ -103,11 +103,18 @@ class log_segment {
   // next offset may end up below offset; returns bytes removed.
   [[nodiscard]] std::error_code truncate_to(std::int64_t offset, std::uint64_t& removed);
 
-  // fdatasync of the log and, unless told otherwise, both indexes (their new entries written first). The active
-  // segment's flushes may skip syncing the indexes: those only write their new entries (best effort), since the
-  // indexes are checked at open, a segment is read from its last index entry on, and the indexes of a segment are
-  // flushed once it is no longer active.
-  [[nodiscard]] std::error_code flush(bool include_indexes = true);
+  // Writes the indexes' new entries, then fdatasyncs the log and both indexes: for a segment nobody else appends to
+  // or reads meanwhile (while loading, or a compaction's replacement before the swap).
+  [[nodiscard]] std::error_code flush();
+  // fdatasync of the log and, if include_indexes, of both index files, as write_indexes() last left them. Reads no
+  // index entries, so it may run while the segment takes appends. The active segment's syncs may skip the indexes:
+  // those are checked at open, a segment is read from its last index entry on, and the indexes of a segment are
+  // synced once it is no longer active.
+  [[nodiscard]] std::error_code sync(bool include_indexes);
+  // The indexes' new entries to their files, without fsync (best effort: a failure is logged and the entries stay
+  // pending, costing only a longer scan when the segment is next opened). The entries change only under the owning
+  // partition_log's lock, so callers hold it.
+  void write_indexes();
   // Called when the segment stops being the active one: records the segment's largest timestamp in the time
   // index, so that reopening it later finds it there without scanning, and writes the indexes' new entries.
   [[nodiscard]] std::error_code seal();
@@ -140,7 +147,6 @@ class log_segment {
   log_segment(std::filesystem::path dir, std::int64_t base_offset, options opts, std::int64_t created_ms) noexcept;
   [[nodiscard]] std::error_code load_tail();  // next offset and largest timestamp from the indexes and last batches
   void index_batch(const batch_position& batch);
-  void write_indexes();  // the indexes' pending entries to their files, without fsync; failures are logged
 
   std::filesystem::path dir_;
   std::int64_t base_offset_;

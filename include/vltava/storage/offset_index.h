@@ -51,7 +51,8 @@ class offset_index {
   // Appends the entries added since the last write to the file (no fsync). On failure the file is unchanged and
   // the entries stay pending, for the next write.
   [[nodiscard]] std::error_code write();
-  [[nodiscard]] std::error_code flush();  // write() and fdatasync
+  [[nodiscard]] std::error_code sync();   // fdatasync of what was written; reads no entries
+  [[nodiscard]] std::error_code flush();  // write() and sync()
   [[nodiscard]] std::error_code remove();
   [[nodiscard]] std::error_code rename(const std::filesystem::path& to);
 

@@ -48,7 +48,8 @@ class time_index {
   [[nodiscard]] std::error_code sanity_check(std::int64_t next_offset) const;
   // Appends the entries added since the last write to the file (no fsync); on failure they stay pending.
   [[nodiscard]] std::error_code write();
-  [[nodiscard]] std::error_code flush();  // write() and fdatasync
+  [[nodiscard]] std::error_code sync();   // fdatasync of what was written; reads no entries
+  [[nodiscard]] std::error_code flush();  // write() and sync()
   [[nodiscard]] std::error_code remove();
   [[nodiscard]] std::error_code rename(const std::filesystem::path& to);
 
