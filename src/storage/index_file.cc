@@ -50,8 +50,12 @@ std::error_code store::truncate(std::uint64_t size) {
 }
 
 std::error_code store::sync() {
+  // Unlike the writes, a sync may run outside the owning log's lock (see partition_log::flush): it reads only the
+  // path, which changes under that lock only for a segment no flush holds, and leaves size_ alone.
   std::shared_ptr<file> f;
-  if (auto ec = open_file(f); ec || !f) return ec;
+  if (auto ec = file::open(path_, open_mode::open_existing, faults_, f)) {
+    return ec == storage_errc::not_found ? std::error_code{} : ec;
+  }
   return f->sync();
 }
 
