@@ -1065,6 +1065,19 @@ void run_topic_create_delete(const Options& o, JsonObject& summary, ErrorLog& er
   summary.add("partitions", o.partitions);
 }
 
+// Partition 0 of topic must hold offsets 0 to count - 1: low and high watermarks 0 and count.
+void expect_watermarks(rd_kafka_t* client, const std::string& topic, int count, const Deadline& deadline) {
+  std::int64_t low = -1, high = -1;
+  if (const rd_kafka_resp_err_t error = rd_kafka_query_watermark_offsets(
+          client, topic.c_str(), 0, &low, &high, deadline.left_ms("watermark offsets", 10000))) {
+    throw ClientError(std::string("query_watermark_offsets: ") + rd_kafka_err2str(error));
+  }
+  if (low != 0 || high != count) {
+    throw Failure("watermarks are " + std::to_string(low) + "/" + std::to_string(high) + ", expected 0/" +
+                  std::to_string(count));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Mode offsets-by-timestamp.
 
@@ -1107,15 +1120,7 @@ void run_offsets_by_timestamp(const Options& o, JsonObject& summary, ErrorLog& e
     expect(10 * i + 5, i + 1 < o.count ? i + 1 : RD_KAFKA_OFFSET_END, "base + " + std::to_string(10 * i + 5));
   }
   expect(10 * o.count + 1'000, RD_KAFKA_OFFSET_END, "after the last record");
-  std::int64_t low = -1, high = -1;
-  if (const rd_kafka_resp_err_t error = rd_kafka_query_watermark_offsets(
-          consumer.get(), o.topic.c_str(), 0, &low, &high, deadline.left_ms("watermark offsets", 10000))) {
-    throw ClientError(std::string("query_watermark_offsets: ") + rd_kafka_err2str(error));
-  }
-  if (low != 0 || high != o.count) {
-    throw Failure("watermarks are " + std::to_string(low) + "/" + std::to_string(high) + ", expected 0/" +
-                  std::to_string(o.count));
-  }
+  expect_watermarks(consumer.get(), o.topic, o.count, deadline);
   summary.add("lookups", lookups).add("count", o.count);
 }
 
@@ -1236,15 +1241,7 @@ void run_idempotent_producer(const Options& o, JsonObject& summary, ErrorLog& er
                   std::to_string(records.size()) + "; offset " + std::to_string(extra.offset) + " holds key " +
                   printable(extra.key) + " beyond the last record produced");
   }
-  std::int64_t low = -1, high = -1;
-  if (const rd_kafka_resp_err_t error = rd_kafka_query_watermark_offsets(
-          consumer.get(), o.topic.c_str(), 0, &low, &high, deadline.left_ms("watermark offsets", 10000))) {
-    throw ClientError(std::string("query_watermark_offsets: ") + rd_kafka_err2str(error));
-  }
-  if (low != 0 || high != o.count) {
-    throw Failure("watermarks are " + std::to_string(low) + "/" + std::to_string(high) + ", expected 0/" +
-                  std::to_string(o.count));
-  }
+  expect_watermarks(consumer.get(), o.topic, o.count, deadline);
   summary.add("count", o.count);
 }
 

@@ -126,39 +126,14 @@ func modeIdempotentProducer(r *run) error {
 }
 
 func consumeExactlyOnce(r *run, client sarama.Client, topic string, count int) error {
-	r.setStage("consuming %s", topic)
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return fmt.Errorf("cannot start a consumer: %v", err)
-	}
-	defer consumer.Close()
-	partition, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		return fmt.Errorf("%s: ConsumePartition(0, oldest): %v", topic, err)
-	}
-	defer partition.Close()
-	timeout := time.NewTimer(r.left())
-	defer timeout.Stop()
-	for i := 0; i < count; i++ {
-		var m *sarama.ConsumerMessage
-		select {
-		case m = <-partition.Messages():
-		case e := <-partition.Errors():
-			return fmt.Errorf("%s: consumer error: %v", topic, e)
-		case <-timeout.C:
-			return fmt.Errorf("deadline: %s: consumed %d of %d records", topic, i, count)
-		}
+	return consumeFromStart(r, client, topic, count, func(i int, m *sarama.ConsumerMessage) error {
 		want := expectedRecord("idempotent", i, 0)
 		if m.Offset != int64(i) || string(m.Key) != want.key || string(m.Value) != want.value {
 			return fmt.Errorf("%s: record %d of the partition is %q at offset %d, expected %q at offset %d", topic, i,
 				m.Key, m.Offset, want.key, i)
 		}
-	}
-	if hwm := partition.HighWaterMarkOffset(); hwm != int64(count) {
-		return fmt.Errorf("%s: high watermark %d after consuming, expected %d (records stored more than once?)", topic,
-			hwm, count)
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkStoredBatches reads the partition with Fetch v4 and checks each batch's producer id, epoch and base sequence.

@@ -178,28 +178,7 @@ func expectZstdRefused(r *run, client sarama.Client, topic string, err error) er
 }
 
 func consumeAndCheck(r *run, client sarama.Client, topic, codec string) error {
-	r.setStage("consuming %s", topic)
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return fmt.Errorf("%s: cannot start a consumer: %v", topic, err)
-	}
-	defer consumer.Close()
-	partition, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		return fmt.Errorf("%s: ConsumePartition(0, oldest): %v", topic, err)
-	}
-	defer partition.Close()
-	timeout := time.NewTimer(r.left())
-	defer timeout.Stop()
-	for i := 0; i < r.args.count; i++ {
-		var m *sarama.ConsumerMessage
-		select {
-		case m = <-partition.Messages():
-		case e := <-partition.Errors():
-			return fmt.Errorf("%s: consumer error: %v", topic, e)
-		case <-timeout.C:
-			return fmt.Errorf("deadline: %s: consumed %d of %d records", topic, i, r.args.count)
-		}
+	return consumeFromStart(r, client, topic, r.args.count, func(i int, m *sarama.ConsumerMessage) error {
 		want := expectedRecord(codec, i, r.args.timestampBase)
 		where := fmt.Sprintf("%s record %d", topic, i)
 		if m.Offset != int64(i) {
@@ -225,9 +204,44 @@ func consumeAndCheck(r *run, client sarama.Client, topic, codec string) error {
 		if millis(m.Timestamp) != want.timestamp {
 			return fmt.Errorf("%s: timestamp %d, expected %d", where, millis(m.Timestamp), want.timestamp)
 		}
+		return nil
+	})
+}
+
+// consumeFromStart reads count records of partition 0 of topic from its oldest offset, before the run's deadline,
+// hands each to check (i counts from 0), and then requires the partition's high watermark to be count: a record
+// stored twice would leave it higher.
+func consumeFromStart(r *run, client sarama.Client, topic string, count int,
+	check func(i int, m *sarama.ConsumerMessage) error) error {
+	r.setStage("consuming %s", topic)
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("%s: cannot start a consumer: %v", topic, err)
 	}
-	if hwm := partition.HighWaterMarkOffset(); hwm != int64(r.args.count) {
-		return fmt.Errorf("%s: high watermark %d after consuming, expected %d", topic, hwm, r.args.count)
+	defer consumer.Close()
+	partition, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		return fmt.Errorf("%s: ConsumePartition(0, oldest): %v", topic, err)
+	}
+	defer partition.Close()
+	timeout := time.NewTimer(r.left())
+	defer timeout.Stop()
+	for i := 0; i < count; i++ {
+		var m *sarama.ConsumerMessage
+		select {
+		case m = <-partition.Messages():
+		case e := <-partition.Errors():
+			return fmt.Errorf("%s: consumer error: %v", topic, e)
+		case <-timeout.C:
+			return fmt.Errorf("deadline: %s: consumed %d of %d records", topic, i, count)
+		}
+		if err := check(i, m); err != nil {
+			return err
+		}
+	}
+	if hwm := partition.HighWaterMarkOffset(); hwm != int64(count) {
+		return fmt.Errorf("%s: high watermark %d after consuming, expected %d (records stored more than once?)", topic,
+			hwm, count)
 	}
 	return nil
 }
